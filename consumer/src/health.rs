@@ -1,0 +1,49 @@
+//! The consumer's HTTP endpoint on METRICS_ADDR: `/health`, `/health/live`, `/health/ready`.
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::{Data, Json};
+use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
+use registry::queue::Queue;
+use registry::store::Store;
+use serde_json::json;
+
+/// What the health endpoints check.
+pub struct Probe {
+    /// The queue.
+    pub queue: Queue,
+    /// The store.
+    pub store: Store,
+    /// This consumer's id.
+    pub consumer: String,
+}
+
+#[handler]
+fn live(probe: Data<&Arc<Probe>>) -> Json<serde_json::Value> {
+    Json(json!({"status": "ok", "host": registry::hostname(), "consumer": probe.consumer}))
+}
+
+#[handler]
+async fn ready(probe: Data<&Arc<Probe>>) -> Response {
+    let (redis, mysql) = tokio::join!(probe.queue.ping(), probe.store.ping());
+    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
+    let mut body = json!({"status": "ready", "redis": word(redis.is_ok()), "mysql": word(mysql.is_ok())});
+    if redis.is_ok() && mysql.is_ok() {
+        return Json(body).into_response();
+    }
+    let failed: Vec<&str> = [("Redis", redis.is_ok()), ("MySQL", mysql.is_ok())].iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
+    body["status"] = json!("not_ready");
+    body["error"] = json!("not_ready");
+    body["message"] = json!(format!("{} unreachable", failed.join(" and ")));
+    Json(body).with_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
+}
+
+/// The routes of the health endpoint.
+pub fn routes(probe: Arc<Probe>) -> impl poem::Endpoint {
+    Route::new()
+        .at("/health", get(live))
+        .at("/health/live", get(live))
+        .at("/health/ready", get(ready))
+        .data(probe)
+}

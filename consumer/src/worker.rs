@@ -1,0 +1,177 @@
+//! The worker: take a batch, store it in one transaction, acknowledge it.
+
+use std::time::Duration;
+
+use registry::queue::{Ack, Disposition, Message, Queue, ValidMessage};
+use registry::store::{Outcome, Store, StoreError};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+/// How a worker behaves.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// This consumer's unique id (names its processing list).
+    pub consumer: String,
+    /// Most messages per transaction.
+    pub batch_size: usize,
+    /// Attempts before a permanently failing message is dead-lettered.
+    pub max_attempts: u32,
+    /// Cache lifetime of stored users.
+    pub cache_ttl: Duration,
+}
+
+/// A consumer's worker.
+pub struct Worker {
+    /// Non-blocking commands.
+    pub queue: Queue,
+    /// The connection that blocks on BLMOVE.
+    pub taker: Queue,
+    /// MySQL.
+    pub store: Store,
+    /// Settings.
+    pub config: WorkerConfig,
+}
+
+/// Why a batch did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Redis failed while taking; nothing was taken.
+    #[error("taking a batch: {0}")]
+    Take(#[from] registry::queue::QueueError),
+    /// Stopped before the batch was done; its messages stay in the processing list.
+    #[error("stopped before the batch was stored and acknowledged")]
+    Cancelled,
+}
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BatchReport {
+    /// Messages taken.
+    pub taken: usize,
+    /// Users stored (including redeliveries found already stored).
+    pub stored: usize,
+    /// Users refused.
+    pub rejected: usize,
+    /// Messages sent back for another attempt.
+    pub retried: usize,
+    /// Messages dead-lettered.
+    pub dead: usize,
+}
+
+impl Worker {
+    /// Takes one batch (waiting up to `wait` for the first message), stores and acknowledges
+    /// it. Transient MySQL/Redis failures after the take are retried until `cancel` fires.
+    pub async fn try_process_batch(&self, wait: Duration, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+        let raw = self.taker.take(&self.config.consumer, self.config.batch_size, wait).await?;
+        if raw.is_empty() {
+            return Ok(BatchReport::default());
+        }
+        let span = tracing::info_span!("batch", size = raw.len(), consumer = %self.config.consumer);
+        self.process(raw, cancel).instrument(span).await
+    }
+
+    async fn process(&self, raw: Vec<String>, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+        let mut acks: Vec<Option<Ack>> = vec![None; raw.len()];
+        let mut valid: Vec<(usize, ValidMessage)> = Vec::with_capacity(raw.len());
+        for (i, text) in raw.iter().enumerate() {
+            let decoded = Message::decode(text);
+            let id = decoded.as_ref().ok().and_then(|m| registry::domain::UserId::new(m.id));
+            match decoded.and_then(Message::validate) {
+                Ok(message) => valid.push((i, message)),
+                Err(err) => {
+                    tracing::warn!(error = %err, "dead-lettering a message that can never be stored");
+                    acks[i] = Some(Ack { raw: text.clone(), id, disposition: Disposition::Dead(err.to_string()) });
+                }
+            }
+        }
+        for (i, disposition) in self.store_all(&valid, cancel).await? {
+            let id = Some(valid[i].1.id);
+            let index = valid[i].0;
+            acks[index] = Some(Ack { raw: raw[index].clone(), id, disposition });
+        }
+        let acks: Vec<Ack> = acks.into_iter().map(|a| a.expect("every message has an outcome")).collect();
+        let report = report(&acks);
+        let acked = registry::retry::until_done("acknowledging a batch", cancel, |e: &registry::queue::QueueError| e.is_transient(), || {
+            self.queue.acknowledge(&self.config.consumer, &acks, self.config.cache_ttl)
+        })
+        .await;
+        match acked {
+            Some(Ok(())) => {
+                tracing::info!(stored = report.stored, rejected = report.rejected, retried = report.retried, dead = report.dead, "batch done");
+                Ok(report)
+            }
+            // A permanent Redis error on ack: the batch stays in flight and is re-queued by
+            // the lease; storing again is idempotent.
+            Some(Err(err)) => {
+                tracing::error!(error = %err, "could not acknowledge a stored batch");
+                Err(BatchError::Take(err))
+            }
+            None => Err(BatchError::Cancelled),
+        }
+    }
+
+    /// Stores the valid messages: the whole batch in one transaction, or, when that fails
+    /// permanently, one message at a time to find the culprit. Returns (index in `valid`,
+    /// disposition) pairs.
+    async fn store_all(&self, valid: &[(usize, ValidMessage)], cancel: &CancellationToken) -> Result<Vec<(usize, Disposition)>, BatchError> {
+        if valid.is_empty() {
+            return Ok(Vec::new());
+        }
+        let messages: Vec<ValidMessage> = valid.iter().map(|(_, m)| m.clone()).collect();
+        match self.persist(&messages, cancel).await? {
+            Ok(outcomes) => return Ok(outcomes.into_iter().enumerate().map(|(i, o)| (i, disposition(o))).collect()),
+            Err(err) if messages.len() == 1 => return Ok(vec![(0, self.failed(&messages[0], &err).await)]),
+            Err(err) => tracing::warn!(error = %err, "batch failed permanently; storing its messages one by one"),
+        }
+        let mut out = Vec::with_capacity(messages.len());
+        for (i, message) in messages.iter().enumerate() {
+            let one = std::slice::from_ref(message);
+            let disposition = match self.persist(one, cancel).await? {
+                Ok(mut outcomes) => disposition(outcomes.remove(0)),
+                Err(err) => self.failed(message, &err).await,
+            };
+            out.push((i, disposition));
+        }
+        Ok(out)
+    }
+
+    /// Persists with transient errors retried; `Err(BatchError)` only when cancelled.
+    async fn persist(&self, messages: &[ValidMessage], cancel: &CancellationToken) -> Result<Result<Vec<Outcome>, StoreError>, BatchError> {
+        registry::retry::until_done("storing a batch", cancel, StoreError::is_transient, || self.store.persist(messages))
+            .await
+            .ok_or(BatchError::Cancelled)
+    }
+
+    /// Counts a permanent failure: another attempt later, or the dead-letter list.
+    async fn failed(&self, message: &ValidMessage, err: &StoreError) -> Disposition {
+        let attempts = self.queue.record_failure(message.id).await.unwrap_or(self.config.max_attempts);
+        if attempts >= self.config.max_attempts {
+            tracing::warn!(user_id = %message.id, attempts, error = %err, "dead-lettering a message after its last attempt");
+            Disposition::Dead(format!("failed {attempts} times: {err}"))
+        } else {
+            tracing::warn!(user_id = %message.id, attempts, error = %err, "message failed; it will be retried");
+            Disposition::Retry
+        }
+    }
+}
+
+fn disposition(outcome: Outcome) -> Disposition {
+    match outcome {
+        Outcome::Stored(user) => Disposition::Stored(user),
+        Outcome::Rejected(_) => Disposition::Rejected,
+        Outcome::Conflict(reason) => Disposition::Dead(reason),
+    }
+}
+
+fn report(acks: &[Ack]) -> BatchReport {
+    let mut report = BatchReport { taken: acks.len(), ..BatchReport::default() };
+    for ack in acks {
+        match ack.disposition {
+            Disposition::Stored(_) => report.stored += 1,
+            Disposition::Rejected => report.rejected += 1,
+            Disposition::Retry => report.retried += 1,
+            Disposition::Dead(_) => report.dead += 1,
+        }
+    }
+    report
+}

@@ -1,0 +1,74 @@
+//! The producer's settings: each a flag and an environment variable.
+
+use ipnet::IpNet;
+use registry::config::{CacheArgs, LogArgs, MysqlArgs, RedisArgs};
+
+/// Command line of the `producer` binary.
+#[derive(Debug, clap::Parser)]
+#[command(name = "producer", version, about = "HTTP producer of the user registry: accepts users and queues them in Redis.")]
+pub struct Cli {
+    /// What to do (default: serve HTTP).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Settings.
+    #[command(flatten)]
+    pub config: Config,
+}
+
+/// Subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Exits 0 when the producer listening on LISTEN_ADDR here is ready (for container health checks).
+    Healthcheck {
+        /// Path to probe.
+        #[arg(long, default_value = "/health/ready")]
+        url_path: String,
+    },
+}
+
+/// Settings of the producer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// Address to serve HTTP on.
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    pub listen: String,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub redis: RedisArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub mysql: MysqlArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub cache: CacheArgs,
+
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub log: LogArgs,
+
+    /// Writes per second allowed per client IP; 0 turns the limit off.
+    #[arg(long = "rate-limit", env = "RATE_LIMIT_PER_SEC", default_value_t = 20)]
+    pub rate_limit: u32,
+
+    /// Writes a client IP may make in a burst.
+    #[arg(long = "rate-limit-burst", env = "RATE_LIMIT_BURST", default_value_t = 40)]
+    pub rate_limit_burst: u32,
+
+    /// Comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is believed (default: none).
+    #[arg(long = "trusted-proxies", env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
+    pub trusted_proxies: Vec<IpNet>,
+
+    /// Comma-separated origins allowed by CORS, or `*` (default: same origin only).
+    #[arg(long = "cors-origins", env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+}
+
+fn parse_net(raw: &str) -> Result<IpNet, String> {
+    let raw = raw.trim();
+    raw.parse::<IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{raw:?} is neither an IP address nor a CIDR"))
+}

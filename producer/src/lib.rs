@@ -1,0 +1,8 @@
+//! The HTTP producer: validates new users, queues them in Redis, answers reads cache-first.
+
+pub mod config;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+pub mod startup;
+pub mod state;

@@ -1,0 +1,18 @@
+//! The HTTP routes: the users API, health, and the web page.
+
+pub mod frontend;
+pub mod health;
+mod strict;
+pub mod users;
+mod views;
+
+use poem_openapi::Tags;
+
+/// Groups of operations in the OpenAPI document.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Adding and reading users.
+    Users,
+    /// Liveness, readiness and counters.
+    Operations,
+}

@@ -1,0 +1,169 @@
+//! Building the application from its configuration, and serving it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::middleware::Cors;
+use poem::{EndpointExt, IntoEndpoint, Route, Server};
+use poem_openapi::OpenApiService;
+use registry::config::redact_url;
+use registry::queue::{Queue, Timeouts};
+use registry::store::{self, Store};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::middleware;
+use crate::routes::{frontend, health::HealthApi, users::UsersApi};
+use crate::state::AppState;
+
+/// How long in-flight requests get to finish after a stop signal.
+const DRAIN: Duration = Duration::from_secs(8);
+
+/// A producer bound to its port, ready to serve.
+pub struct Application {
+    acceptor: poem::listener::TcpAcceptor,
+    app: poem::endpoint::BoxEndpoint<'static>,
+    state: Arc<AppState>,
+}
+
+impl Application {
+    /// Connects to Redis (lazily) and MySQL (retrying until it answers), applies the schema
+    /// and binds the listen address (port 0 picks a free port: see [`Application::addr`]).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        tracing::info!(
+            listen = %config.listen,
+            redis = %redact_url(&config.redis.redis_url),
+            mysql = %redact_url(&config.mysql.mysql_url),
+            key_prefix = %config.redis.key_prefix,
+            "starting the producer"
+        );
+        let queue = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::INTERACTIVE)
+            .context("invalid Redis URL")?;
+        let opts = store::options(&config.mysql.mysql_url, config.mysql.mysql_password_file.as_deref())?;
+        let store = connect_store(opts).await?;
+        let id_floor = store.max_id().await.context("reading the highest stored id")?;
+        let state = Arc::new(AppState {
+            queue,
+            store,
+            cache_ttl: config.cache.ttl(),
+            host: registry::hostname(),
+            limiter: AppState::limiter(config.rate_limit, config.rate_limit_burst),
+            id_floor: AtomicU64::new(id_floor),
+        });
+        let acceptor = TcpListener::bind(config.listen.clone())
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let app = routes(&config, state.clone());
+        Ok(Self { acceptor, app, state })
+    }
+
+    /// The address actually bound.
+    pub fn addr(&self) -> SocketAddr {
+        self.acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .expect("a TCP listener has a socket address")
+    }
+
+    /// The shared state (tests reach the queue and store through it).
+    pub fn state(&self) -> Arc<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until `stop` resolves, then stops accepting and lets requests in flight finish.
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        tracing::info!(addr = %self.addr(), "producer listening");
+        let limiter_state = self.state.clone();
+        let sweeper = tokio::spawn(async move {
+            // Forget idle clients so the rate limiter's memory stays bounded.
+            loop {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                if let Some(limiter) = &limiter_state.limiter {
+                    limiter.retain_recent();
+                }
+            }
+        });
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.app, stop, Some(DRAIN))
+            .await;
+        sweeper.abort();
+        self.state.store.clone().close().await;
+        tracing::info!("producer stopped");
+        result
+    }
+}
+
+/// Retries the MySQL connection with backoff until it works (or Ctrl-C/SIGTERM).
+async fn connect_store(opts: mysql_async::Opts) -> anyhow::Result<Store> {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.cancel();
+    });
+    let result = registry::retry::until_done("connecting to MySQL", &cancel, |e: &store::StoreError| e.is_transient(), || {
+        Store::connect(opts.clone())
+    })
+    .await;
+    watcher.abort();
+    Ok(result.context("stopped while waiting for MySQL")??)
+}
+
+/// The whole HTTP surface.
+pub fn routes(config: &Config, state: Arc<AppState>) -> poem::endpoint::BoxEndpoint<'static> {
+    let api = OpenApiService::new((UsersApi, HealthApi), "User registry", env!("CARGO_PKG_VERSION"))
+        .description("Add users through a Redis queue; read them cache-first. Errors are `{\"error\", \"message\", \"field\"?}`.");
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    let api = Arc::new(api.into_endpoint());
+    let route = Route::new()
+        .at("/api/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest_no_strip("/api", api.clone())
+        .nest_no_strip("/health", api)
+        .at("/", frontend::page)
+        .at("/*path", frontend::page)
+        .data(state);
+    let trusted: Arc<[ipnet::IpNet]> = config.trusted_proxies.clone().into();
+    let cors = cors(&config.cors_origins);
+    let app = route.around(move |ep, req| middleware::around(ep, trusted.clone(), req));
+    match cors {
+        Some(cors) => app.with(cors).boxed(),
+        None => app.boxed(),
+    }
+}
+
+fn cors(origins: &[String]) -> Option<Cors> {
+    let origins: Vec<&str> = origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()).collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let cors = Cors::new()
+        .allow_methods(["GET", "POST", "OPTIONS"])
+        .allow_headers(["content-type", "idempotency-key", "x-request-id"])
+        .expose_headers(["location", "retry-after", "x-request-id"])
+        .max_age(600);
+    Some(if origins.contains(&"*") { cors } else { cors.allow_origins(origins) })
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("stop signal received");
+}

@@ -1,0 +1,40 @@
+//! Shared core of the user registry.
+//!
+//! The producer and the consumer are thin binaries over this crate:
+//! - [`domain`]: the user newtypes that parse, so nothing validates twice;
+//! - [`config`]: the command-line/environment settings both binaries share;
+//! - [`telemetry`]: logging setup;
+//! - [`queue`]: every Redis key and script (enqueue, take, acknowledge, leases, dead letters, cache);
+//! - [`store`]: every SQL statement;
+//! - [`retry`]: the backoff policy for transient failures.
+
+pub mod config;
+pub mod domain;
+pub mod health;
+pub mod queue;
+pub mod retry;
+pub mod store;
+pub mod telemetry;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+/// The name of this machine, as shown by `/health/live` and `/api/stats`.
+pub fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

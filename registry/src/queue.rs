@@ -1,0 +1,116 @@
+//! The Redis side: every key and script of the queue, the cache and the consumer leases.
+//!
+//! Keys all carry the deployment's hash tag (`{users}:...`) so that one deployment's keys
+//! live in one Redis Cluster slot and the scripts below may touch several of them atomically.
+
+mod dead;
+mod enqueue;
+mod keys;
+mod message;
+mod reads;
+mod scripts;
+mod worker;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::aio::ConnectionManagerConfig;
+
+pub use dead::DeadLetter;
+pub use enqueue::{Enqueued, IdempotencyRecord};
+pub use keys::Keys;
+pub use message::{DecodeError, Message, MessageTail, ValidMessage};
+pub use reads::{Lookup, QueueStats};
+pub use worker::{Ack, Disposition};
+
+/// A failure talking to Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    /// The Redis client or server failed.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A script answered something it never answers.
+    #[error("unexpected reply from redis: {0}")]
+    Protocol(String),
+}
+
+impl QueueError {
+    /// Whether trying again later may succeed (connection, timeout, loading, failover).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            QueueError::Redis(err) => {
+                err.is_io_error()
+                    || err.is_timeout()
+                    || err.is_connection_dropped()
+                    || err.is_connection_refusal()
+                    || matches!(err.code(), Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN"))
+            }
+            QueueError::Protocol(_) => false,
+        }
+    }
+
+    /// Whether the command certainly never reached Redis, so it is safe to send again.
+    pub fn never_sent(&self) -> bool {
+        matches!(self, QueueError::Redis(err) if err.is_connection_refusal())
+    }
+}
+
+/// How a [`Queue`] connection behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// Longest wait for a TCP/TLS connection.
+    pub connect: Duration,
+    /// Longest wait for an answer; `None` for connections that block (BLMOVE).
+    pub response: Option<Duration>,
+}
+
+impl Timeouts {
+    /// For request handling: fail fast so callers can answer 503.
+    pub const INTERACTIVE: Timeouts = Timeouts {
+        connect: Duration::from_secs(1),
+        response: Some(Duration::from_secs(2)),
+    };
+    /// For a connection that blocks on BLMOVE.
+    pub const BLOCKING: Timeouts = Timeouts {
+        connect: Duration::from_secs(2),
+        response: None,
+    };
+}
+
+/// A handle on one deployment's queue; cheap to clone (one multiplexed connection).
+#[derive(Clone)]
+pub struct Queue {
+    conn: ConnectionManager,
+    keys: Arc<Keys>,
+}
+
+impl Queue {
+    /// Connects lazily: the first command connects, and the manager reconnects after failures.
+    pub fn connect(url: &str, key_prefix: &str, timeouts: Timeouts) -> Result<Self, QueueError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeouts.connect))
+            .set_response_timeout(timeouts.response)
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self { conn, keys: Arc::new(Keys::new(key_prefix)) })
+    }
+
+    /// The deployment's keys.
+    pub fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// A connection to send commands on (multiplexed: clones share it).
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// Checks that Redis answers.
+    pub async fn ping(&self) -> Result<(), QueueError> {
+        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! The dead-letter list: messages that can never be stored, with their reason.
+
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use super::scripts::REQUEUE_DEAD;
+use super::{Queue, QueueError};
+use crate::domain::UserId;
+
+/// One dead letter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// Why it can never be stored.
+    pub reason: String,
+    /// The message exactly as it was queued.
+    pub message: String,
+    /// Its user id, when it could be decoded.
+    pub id: Option<u64>,
+    /// When it was dead-lettered, ms since the Unix epoch.
+    pub at: u64,
+    /// The consumer that gave up on it.
+    pub consumer: String,
+}
+
+impl DeadLetter {
+    /// A dead letter for `raw`, given up now by `consumer`.
+    pub fn new(raw: &str, id: Option<UserId>, reason: &str, consumer: &str) -> Self {
+        Self {
+            reason: reason.to_owned(),
+            message: raw.to_owned(),
+            id: id.map(UserId::get),
+            at: crate::now_millis(),
+            consumer: consumer.to_owned(),
+        }
+    }
+
+    /// JSON, as stored in the list.
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a dead letter always serializes")
+    }
+}
+
+impl Queue {
+    /// Up to `limit` dead letters, newest first.
+    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let raw: Vec<String> = self.conn().lrange(self.keys.dead(), 0, limit as isize - 1).await?;
+        Ok(raw
+            .iter()
+            .map(|r| {
+                serde_json::from_str(r).unwrap_or_else(|_| DeadLetter {
+                    reason: "unreadable dead letter".into(),
+                    message: r.clone(),
+                    id: None,
+                    at: 0,
+                    consumer: String::new(),
+                })
+            })
+            .collect())
+    }
+
+    /// Moves up to `limit` of the oldest dead letters back to the queue; returns how many.
+    pub async fn requeue_dead(&self, limit: usize) -> Result<u64, QueueError> {
+        Ok(REQUEUE_DEAD
+            .key(self.keys.dead())
+            .key(self.keys.queue())
+            .key(self.keys.attempts())
+            .arg(limit)
+            .invoke_async(&mut self.conn())
+            .await?)
+    }
+
+    /// Deletes every dead letter; returns how many there were.
+    pub async fn purge_dead(&self) -> Result<u64, QueueError> {
+        let (count, _): (u64, u64) = redis::pipe()
+            .atomic()
+            .llen(self.keys.dead())
+            .del(self.keys.dead())
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(count)
+    }
+}

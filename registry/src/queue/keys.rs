@@ -1,0 +1,71 @@
+//! Names of every Redis key of a deployment (documented in the README's key table).
+
+use crate::domain::UserId;
+
+/// Key names under one prefix, each inside the `{prefix}` hash tag.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    tag: String,
+}
+
+impl Keys {
+    /// Keys for the deployment prefix `prefix` (e.g. `users` gives `{users}:queue`).
+    pub fn new(prefix: &str) -> Self {
+        Self { tag: format!("{{{prefix}}}") }
+    }
+
+    /// The `{prefix}` hash tag every key starts with.
+    pub fn tag(&self) -> &str {
+        &self.tag
+    }
+
+    /// LIST of pending messages: producers LPUSH, consumers take from the right.
+    pub fn queue(&self) -> String {
+        format!("{}:queue", self.tag)
+    }
+
+    /// Prefix of each consumer's LIST of in-flight messages.
+    pub fn processing_prefix(&self) -> String {
+        format!("{}:processing:", self.tag)
+    }
+
+    /// LIST of messages taken by one consumer and not yet acknowledged.
+    pub fn processing(&self, consumer: &str) -> String {
+        format!("{}{consumer}", self.processing_prefix())
+    }
+
+    /// ZSET of consumers scored by their lease deadline (ms since the epoch), renewed by heartbeats.
+    pub fn consumers(&self) -> String {
+        format!("{}:consumers", self.tag)
+    }
+
+    /// LIST of dead letters: JSON `{reason, message, attempts, at, consumer}`.
+    pub fn dead(&self) -> String {
+        format!("{}:dead", self.tag)
+    }
+
+    /// HASH id -> message of users accepted and not yet stored or rejected.
+    pub fn pending(&self) -> String {
+        format!("{}:pending", self.tag)
+    }
+
+    /// HASH id -> failed attempts of messages that failed permanently but may be retried.
+    pub fn attempts(&self) -> String {
+        format!("{}:attempts", self.tag)
+    }
+
+    /// STRING: the last id handed out.
+    pub fn last_id(&self) -> String {
+        format!("{}:last-id", self.tag)
+    }
+
+    /// STRING with TTL: the cached JSON of a stored user.
+    pub fn user(&self, id: UserId) -> String {
+        format!("{}:user:{id}", self.tag)
+    }
+
+    /// STRING with a 24 h TTL: `id` and canonical body of an `Idempotency-Key`.
+    pub fn idempotency(&self, key: &str) -> String {
+        format!("{}:idem:{key}", self.tag)
+    }
+}

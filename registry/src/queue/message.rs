@@ -1,0 +1,130 @@
+//! The queue message: versioned JSON carrying the id, the user, acceptance time and request id.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{FieldError, NewUser, UserId};
+
+/// The message format version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// A message as it travels through Redis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    /// Format version.
+    pub v: u32,
+    /// The user's id.
+    pub id: u64,
+    /// The user's name.
+    pub name: String,
+    /// The user's email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// When the producer accepted the user, in ms since the Unix epoch.
+    pub accepted_at: u64,
+    /// The id of the HTTP request that created the user.
+    pub request_id: String,
+}
+
+/// The message without `v` and `id`: the producer's enqueue script adds those, since the
+/// id is allocated inside the script, atomically with the push.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageTail<'a> {
+    /// The user's name.
+    pub name: &'a str,
+    /// The user's email address.
+    pub email: Option<&'a str>,
+    /// Acceptance time, ms since the Unix epoch.
+    pub accepted_at: u64,
+    /// The request id.
+    pub request_id: &'a str,
+}
+
+impl MessageTail<'_> {
+    /// JSON of the tail without its opening brace: `"name":...}`, for the enqueue script.
+    pub fn encode(&self) -> String {
+        let json = serde_json::to_string(self).expect("a message tail always serializes");
+        json[1..].to_owned()
+    }
+}
+
+/// Why a message cannot be stored.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Not JSON of the message shape.
+    #[error("undecodable message: {0}")]
+    Undecodable(String),
+    /// A version this build does not know.
+    #[error("unsupported message version {0}")]
+    Version(u32),
+    /// The id is not a positive integer.
+    #[error("invalid id")]
+    Id,
+    /// A field breaks the rules the producer enforces.
+    #[error("invalid message: {0}")]
+    Invalid(FieldError),
+}
+
+/// A decoded message whose fields are valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidMessage {
+    /// The user's id.
+    pub id: UserId,
+    /// The user.
+    pub user: NewUser,
+    /// Acceptance time, ms since the Unix epoch.
+    pub accepted_at: u64,
+    /// The request id.
+    pub request_id: String,
+}
+
+impl Message {
+    /// Parses raw JSON; validity is checked by [`Message::validate`].
+    pub fn decode(raw: &str) -> Result<Self, DecodeError> {
+        serde_json::from_str(raw).map_err(|err| DecodeError::Undecodable(err.to_string()))
+    }
+
+    /// Serializes to JSON (tests and the dead-letter tools build messages with it).
+    pub fn encode(&self) -> String {
+        serde_json::to_string(self).expect("a message always serializes")
+    }
+
+    /// Checks version, id and fields.
+    pub fn validate(self) -> Result<ValidMessage, DecodeError> {
+        if self.v != VERSION {
+            return Err(DecodeError::Version(self.v));
+        }
+        let id = UserId::new(self.id).ok_or(DecodeError::Id)?;
+        let user = NewUser::parse(&self.name, self.email.as_deref()).map_err(DecodeError::Invalid)?;
+        Ok(ValidMessage { id, user, accepted_at: self.accepted_at, request_id: self.request_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tail_completed_by_the_script_decodes_to_the_same_user() {
+        let tail = MessageTail { name: "Zoë \"Z\" O'Neil", email: Some("z@example.com"), accepted_at: 7, request_id: "r-1" };
+        let raw = format!("{{\"v\":1,\"id\":29000000000001,{}", tail.encode());
+        let msg = Message::decode(&raw).unwrap().validate().unwrap();
+        assert_eq!(msg.id.get(), 29_000_000_000_001);
+        assert_eq!(msg.user.name.as_str(), "Zoë \"Z\" O'Neil");
+        assert_eq!(msg.user.email.unwrap().as_str(), "z@example.com");
+        assert_eq!((msg.accepted_at, msg.request_id.as_str()), (7, "r-1"));
+    }
+
+    #[test]
+    fn broken_messages_say_why() {
+        let cases = [
+            ("not json", "undecodable"),
+            (r#"{"v":2,"id":1,"name":"a","accepted_at":1,"request_id":"r"}"#, "version"),
+            (r#"{"v":1,"id":0,"name":"a","accepted_at":1,"request_id":"r"}"#, "invalid id"),
+            (r#"{"v":1,"id":1,"name":"  ","accepted_at":1,"request_id":"r"}"#, "name"),
+        ];
+        for (raw, want) in cases {
+            let err = Message::decode(raw).and_then(Message::validate).unwrap_err();
+            assert!(err.to_string().contains(want), "{raw}: {err}");
+        }
+    }
+}

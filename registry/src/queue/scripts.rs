@@ -1,0 +1,109 @@
+//! Lua scripts: each runs atomically inside Redis, so a push and its bookkeeping cannot part.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// Ids are `(ms since ID_EPOCH_MS) * 1024 + n`: time-ordered, so a Redis that comes back
+/// empty still hands out ids above every earlier one (as long as fewer than 1024 users per
+/// ms are accepted on average), and below 2^53 until the year 2300 (safe in JavaScript).
+pub const ID_EPOCH_MS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+/// KEYS: last-id, queue, pending, idempotency key.
+/// ARGV: message tail, id floor, use idempotency ('1'/'0'), canonical body, idempotency TTL, epoch.
+/// Returns `{1, id}` when queued, `{0, "<id>\n<canonical body>"}` when the key was known.
+pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if ARGV[3] == '1' then
+  local prev = redis.call('GET', KEYS[4])
+  if prev then return {0, prev} end
+end
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[6])) * 1024
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local id = string.format('%.0f', math.max(now, last + 1, tonumber(ARGV[2])))
+redis.call('SET', KEYS[1], id)
+local msg = '{"v":1,"id":' .. id .. ',' .. ARGV[1]
+redis.call('LPUSH', KEYS[2], msg)
+redis.call('HSET', KEYS[3], id, msg)
+if ARGV[3] == '1' then
+  redis.call('SET', KEYS[4], id .. '\n' .. ARGV[4], 'EX', ARGV[5])
+end
+return {1, id}
+"#,
+    )
+});
+
+/// KEYS: queue, processing list. ARGV: how many. Moves up to that many oldest messages.
+pub static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local out = {}
+for i = 1, tonumber(ARGV[1]) do
+  local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
+  if not m then break end
+  out[i] = m
+end
+return out
+"#,
+    )
+});
+
+/// KEYS: consumers, queue. ARGV: now (ms), processing key prefix.
+/// Puts the in-flight messages of every consumer whose lease deadline has passed back at the
+/// head of the queue, oldest first, and forgets the consumer. Processing lists share the hash
+/// tag of KEYS, so they live in the same cluster slot. Returns `{consumer, count, ...}`.
+pub static REAP: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local out = {}
+for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])) do
+  local n = 0
+  while redis.call('LMOVE', ARGV[2] .. c, KEYS[2], 'LEFT', 'RIGHT') do n = n + 1 end
+  redis.call('ZREM', KEYS[1], c)
+  table.insert(out, c)
+  table.insert(out, n)
+end
+return out
+"#,
+    )
+});
+
+/// KEYS: queue, dead, consumers. ARGV: now (ms), processing key prefix.
+/// Returns `{pending, processing, dead, live consumers}`.
+pub static STATS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local processing = 0
+for _, c in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+  processing = processing + redis.call('LLEN', ARGV[2] .. c)
+end
+local live = redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf')
+return {redis.call('LLEN', KEYS[1]), processing, redis.call('LLEN', KEYS[2]), live}
+"#,
+    )
+});
+
+/// KEYS: dead, queue, attempts. ARGV: how many at most.
+/// Moves the oldest dead letters' messages back to the queue with fresh attempts.
+pub static REQUEUE_DEAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local n = 0
+for i = 1, tonumber(ARGV[1]) do
+  local e = redis.call('RPOP', KEYS[1])
+  if not e then break end
+  local ok, d = pcall(cjson.decode, e)
+  if ok and type(d) == 'table' and type(d.message) == 'string' then
+    redis.call('LPUSH', KEYS[2], d.message)
+    if type(d.id) == 'number' then redis.call('HDEL', KEYS[3], string.format('%.0f', d.id)) end
+    n = n + 1
+  else
+    redis.call('LPUSH', KEYS[1], e)
+  end
+end
+return n
+"#,
+    )
+});

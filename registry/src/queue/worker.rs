@@ -1,0 +1,129 @@
+//! The consumer's side: reliable take, acknowledgement, heartbeats and the lease reaper.
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+use super::dead::DeadLetter;
+use super::scripts::{REAP, TAKE};
+use super::{Queue, QueueError};
+use crate::domain::{StoredUser, UserId};
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    /// Committed to MySQL (now or by an earlier delivery): cache it, forget it.
+    Stored(StoredUser),
+    /// Refused (its reason is committed to MySQL): forget it.
+    Rejected,
+    /// Failed permanently this time, attempts left: back to the end of the queue.
+    Retry,
+    /// Can never be stored: to the dead-letter list.
+    Dead(String),
+}
+
+/// The acknowledgement of one message.
+#[derive(Debug, Clone)]
+pub struct Ack {
+    /// The message as it was taken.
+    pub raw: String,
+    /// Its id, when it could be decoded.
+    pub id: Option<UserId>,
+    /// What to do with it.
+    pub disposition: Disposition,
+}
+
+impl Queue {
+    /// Moves up to `max` of the oldest messages into the consumer's processing list, waiting
+    /// up to `wait` for the first one. Messages stay in that list until acknowledged.
+    pub async fn take(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<String>, QueueError> {
+        let (queue, processing) = (self.keys.queue(), self.keys.processing(consumer));
+        let batch: Vec<String> = TAKE.key(&queue).key(&processing).arg(max).invoke_async(&mut self.conn()).await?;
+        if !batch.is_empty() {
+            return Ok(batch);
+        }
+        let first: Option<String> = self
+            .conn()
+            .blmove(&queue, &processing, redis::Direction::Right, redis::Direction::Left, wait.as_secs_f64())
+            .await?;
+        let Some(first) = first else { return Ok(Vec::new()) };
+        let mut batch = vec![first];
+        if max > 1 {
+            let more: Vec<String> = TAKE.key(&queue).key(&processing).arg(max - 1).invoke_async(&mut self.conn()).await?;
+            batch.extend(more);
+        }
+        Ok(batch)
+    }
+
+    /// Applies a batch's outcome atomically after its commit: caches stored users, moves
+    /// retries and dead letters, forgets pending entries and empties the processing list.
+    pub async fn acknowledge(&self, consumer: &str, acks: &[Ack], cache_ttl: Duration) -> Result<(), QueueError> {
+        let keys = &self.keys;
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for ack in acks {
+            match &ack.disposition {
+                Disposition::Stored(user) => {
+                    let json = serde_json::to_string(user).expect("a user always serializes");
+                    pipe.set_ex(keys.user(UserId::new(user.id).expect("stored ids are positive")), json, cache_ttl.as_secs()).ignore();
+                }
+                Disposition::Rejected => {}
+                Disposition::Retry => {
+                    pipe.lpush(keys.queue(), &ack.raw).ignore();
+                    continue; // still pending, attempts kept
+                }
+                Disposition::Dead(reason) => {
+                    let letter = DeadLetter::new(&ack.raw, ack.id, reason, consumer);
+                    pipe.lpush(keys.dead(), letter.encode()).ignore();
+                }
+            }
+            if let Some(id) = ack.id {
+                pipe.hdel(keys.pending(), id.get()).ignore();
+                pipe.hdel(keys.attempts(), id.get()).ignore();
+            }
+        }
+        pipe.del(keys.processing(consumer)).ignore();
+        let () = pipe.query_async(&mut self.conn()).await?;
+        Ok(())
+    }
+
+    /// Counts one more permanent failure of a message; returns the attempts so far.
+    pub async fn record_failure(&self, id: UserId) -> Result<u32, QueueError> {
+        Ok(self.conn().hincr(self.keys.attempts(), id.get(), 1).await?)
+    }
+
+    /// Renews the consumer's lease until `lease` from now.
+    pub async fn heartbeat(&self, consumer: &str, lease: Duration) -> Result<(), QueueError> {
+        let deadline = crate::now_millis() + lease.as_millis() as u64;
+        let () = self.conn().zadd(self.keys.consumers(), consumer, deadline).await?;
+        Ok(())
+    }
+
+    /// Leaves cleanly: puts anything still in flight back at the head of the queue.
+    pub async fn leave(&self, consumer: &str) -> Result<u64, QueueError> {
+        // Expire our own lease now and let the reaper script do the move atomically.
+        let () = self.conn().zadd(self.keys.consumers(), consumer, 0).await?;
+        let reaped = self.reap().await?;
+        Ok(reaped.iter().filter(|(c, _)| c == consumer).map(|(_, n)| n).sum())
+    }
+
+    /// Re-queues the in-flight messages of every consumer whose lease ran out.
+    /// Returns each such consumer with how many messages went back.
+    pub async fn reap(&self) -> Result<Vec<(String, u64)>, QueueError> {
+        let flat: Vec<redis::Value> = REAP
+            .key(self.keys.consumers())
+            .key(self.keys.queue())
+            .arg(crate::now_millis())
+            .arg(self.keys.processing_prefix())
+            .invoke_async(&mut self.conn())
+            .await?;
+        let bad = |e: redis::ParsingError| QueueError::Protocol(e.to_string());
+        flat.chunks(2)
+            .map(|pair| {
+                let consumer: String = redis::from_redis_value(pair[0].clone()).map_err(bad)?;
+                let count: u64 = redis::from_redis_value(pair[1].clone()).map_err(bad)?;
+                Ok((consumer, count))
+            })
+            .collect()
+    }
+}

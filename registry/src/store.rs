@@ -1,0 +1,157 @@
+//! The MySQL side: every SQL statement of the registry.
+//!
+//! The SQL runs on MySQL 8.x and MariaDB 10.11 alike: no `VALUES()` in updates, no
+//! `INSERT ... AS new`; an idempotent insert is `INSERT ... ON DUPLICATE KEY UPDATE id = id`.
+
+mod batch;
+mod schema;
+
+use std::path::Path;
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
+
+pub use batch::Outcome;
+
+use crate::domain::{StoredUser, UserId};
+
+/// Longest wait for a pooled connection before a read gives up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The columns of a [`StoredUser`], `created_at` as RFC 3339 UTC.
+const USER_COLUMNS: &str = "id, name, email, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ')";
+
+/// A failure talking to MySQL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The driver or server failed.
+    #[error("mysql: {0}")]
+    Mysql(#[from] mysql_async::Error),
+    /// No connection within the timeout.
+    #[error("mysql: no connection within {0:?}")]
+    Timeout(Duration),
+    /// The password file could not be read.
+    #[error("cannot read the MySQL password file {path}: {source}")]
+    PasswordFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Another consumer committed a conflicting row meanwhile; the batch must be retried.
+    #[error("a concurrent transaction stored a conflicting row")]
+    Contended,
+}
+
+impl StoreError {
+    /// Whether trying again later may succeed (connection, server down, deadlock, timeout).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Mysql(mysql_async::Error::Server(err)) => matches!(
+                err.code,
+                // too many connections, deadlock, lock wait timeout, shutdown in progress,
+                // query interrupted, read-only (failover), connection killed, gone away/lost,
+                // server is starting, disconnected for inactivity
+                1040 | 1053 | 1205 | 1213 | 1290 | 1317 | 1836 | 1927 | 2006 | 2013 | 1184 | 4031 | 1152 | 1159 | 1161
+            ),
+            StoreError::Mysql(mysql_async::Error::Url(_)) => false,
+            StoreError::Mysql(_) | StoreError::Timeout(_) | StoreError::Contended => true,
+            StoreError::PasswordFile { .. } => false,
+        }
+    }
+}
+
+/// A pool of connections to the registry's database.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// Builds connection options from the URL and the optional password file.
+pub fn options(url: &str, password_file: Option<&Path>) -> Result<Opts, StoreError> {
+    let mut builder = OptsBuilder::from_opts(Opts::from_url(url).map_err(mysql_async::Error::from)?);
+    if let Some(path) = password_file {
+        let password = std::fs::read_to_string(path)
+            .map_err(|source| StoreError::PasswordFile { path: path.display().to_string(), source })?;
+        builder = builder.pass(Some(password.trim_end_matches(['\r', '\n']).to_owned()));
+    }
+    let pool = PoolOpts::default().with_constraints(PoolConstraints::new(1, 32).expect("1 <= 32"));
+    Ok(builder.pool_opts(pool).into())
+}
+
+impl Store {
+    /// Connects, creates the database when missing (and allowed), and applies the schema.
+    /// Safe to run from several processes at once.
+    #[tracing::instrument(name = "Connecting to MySQL and applying the schema", skip_all)]
+    pub async fn connect(opts: Opts) -> Result<Self, StoreError> {
+        schema::create_database(&opts).await?;
+        let pool = Pool::new(opts);
+        let store = Self { pool };
+        schema::apply(&mut store.conn().await?).await?;
+        Ok(store)
+    }
+
+    async fn conn(&self) -> Result<Conn, StoreError> {
+        tokio::time::timeout(CONNECT_TIMEOUT, self.pool.get_conn())
+            .await
+            .map_err(|_| StoreError::Timeout(CONNECT_TIMEOUT))?
+            .map_err(StoreError::from)
+    }
+
+    /// Checks that MySQL answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.conn().await?.ping().await?;
+        Ok(())
+    }
+
+    /// Closes the pool's connections.
+    pub async fn close(self) {
+        let _ = self.pool.disconnect().await;
+    }
+
+    /// A stored user.
+    pub async fn find_user(&self, id: UserId) -> Result<Option<StoredUser>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?");
+        let row = self.conn().await?.exec_first(sql, (id.get(),)).await?;
+        Ok(row.map(user_from_row))
+    }
+
+    /// The reason a user was refused, if it was.
+    pub async fn find_rejection(&self, id: UserId) -> Result<Option<String>, StoreError> {
+        let reason = self.conn().await?.exec_first("SELECT reason FROM rejected_users WHERE id = ?", (id.get(),)).await?;
+        Ok(reason)
+    }
+
+    /// Whether a stored user already has this email (compared case-insensitively).
+    pub async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
+        let hit: Option<u8> = self.conn().await?.exec_first("SELECT 1 FROM users WHERE email_key = ?", (email_key,)).await?;
+        Ok(hit.is_some())
+    }
+
+    /// Up to `limit` stored users with ids below `before`, newest first.
+    pub async fn list_users(&self, limit: u32, before: Option<UserId>) -> Result<Vec<StoredUser>, StoreError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id < ? ORDER BY id DESC LIMIT ?");
+        let before = before.map_or(u64::MAX, UserId::get);
+        let rows: Vec<(u64, String, Option<String>, String)> = self.conn().await?.exec(sql, (before, limit)).await?;
+        Ok(rows.into_iter().map(user_from_row).collect())
+    }
+
+    /// How many users are stored, and the newest one.
+    pub async fn count_and_latest(&self) -> Result<(u64, Option<StoredUser>), StoreError> {
+        let mut conn = self.conn().await?;
+        let count: Option<u64> = conn.query_first("SELECT COUNT(*) FROM users").await?;
+        let latest = conn.query_first(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id DESC LIMIT 1")).await?;
+        Ok((count.unwrap_or(0), latest.map(user_from_row)))
+    }
+
+    /// The highest stored id (a floor for new ids).
+    pub async fn max_id(&self) -> Result<u64, StoreError> {
+        let max: Option<Option<u64>> = self.conn().await?.query_first("SELECT MAX(id) FROM users").await?;
+        Ok(max.flatten().unwrap_or(0))
+    }
+}
+
+fn user_from_row((id, name, email, created_at): (u64, String, Option<String>, String)) -> StoredUser {
+    StoredUser { id, name, email, created_at }
+}
