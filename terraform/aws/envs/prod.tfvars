@@ -1,0 +1,31 @@
+# Production: highly available. A NAT gateway per zone, Multi-AZ MySQL, Redis primary + replica
+# with automatic failover across zones, deletion protection and a final snapshot.
+# Usage: terraform apply -var-file=envs/prod.tfvars -var="ssh_public_key=$(cat ~/.ssh/id_ed25519.pub)"
+environment = "prod"
+region      = "eu-central-1"
+vpc_cidr    = "10.30.0.0/16"
+
+# Replace with your own address (or the CD runner's) before applying.
+admin_cidr  = "203.0.113.10/32"
+alarm_email = "ops@example.com"
+
+producer_image = "ghcr.io/example/registry-producer:latest"
+consumer_image = "ghcr.io/example/registry-consumer:latest"
+consumer_count = 2
+
+http_instance_type    = "t3.medium"
+bastion_instance_type = "t3.micro"
+
+nat_gateway_per_az = true
+
+mysql_instance_class        = "db.t4g.medium"
+mysql_allocated_storage     = 50
+mysql_multi_az              = true
+mysql_backup_retention_days = 14
+
+redis_node_type               = "cache.t4g.small"
+redis_replicas                = 1
+redis_snapshot_retention_days = 7
+
+deletion_protection = true
+log_retention_days  = 365
