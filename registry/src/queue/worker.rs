@@ -12,7 +12,7 @@ use crate::domain::{StoredUser, UserId};
 /// What became of one message of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
-    /// Committed to MySQL (now or by an earlier delivery): cache it, forget it.
+    /// Committed to MySQL (now or by an earlier delivery): refresh its cache entry, forget it.
     Stored(StoredUser),
     /// Refused (its reason is committed to MySQL): forget it.
     Rejected,
@@ -55,7 +55,7 @@ impl Queue {
         Ok(batch)
     }
 
-    /// Applies a batch's outcome atomically after its commit: caches stored users, moves
+    /// Applies a batch's outcome atomically after its commit: refreshes cached users, moves
     /// retries and dead letters, forgets pending entries and empties the processing list.
     pub async fn acknowledge(&self, consumer: &str, acks: &[Ack], cache_ttl: Duration) -> Result<(), QueueError> {
         let keys = &self.keys;
@@ -65,7 +65,10 @@ impl Queue {
             match &ack.disposition {
                 Disposition::Stored(user) => {
                     let json = serde_json::to_string(user).expect("a user always serializes");
-                    pipe.set_ex(keys.user(UserId::new(user.id).expect("stored ids are positive")), json, cache_ttl.as_secs()).ignore();
+                    // Write-through that never pre-fills: a cached copy is refreshed (XX), and
+                    // a new user enters the cache on its first read (cache-aside).
+                    let key = keys.user(UserId::new(user.id).expect("stored ids are positive"));
+                    pipe.cmd("SET").arg(key).arg(json).arg("EX").arg(cache_ttl.as_secs()).arg("XX").ignore();
                 }
                 Disposition::Rejected => {}
                 Disposition::Retry => {

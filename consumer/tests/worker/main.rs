@@ -1,0 +1,6 @@
+//! Consumer tests against real Redis and MariaDB: one batch at a time in-process, and the
+//! real binary as a process that is killed, stopped and raced.
+
+mod delivery;
+mod harness;
+mod processes;

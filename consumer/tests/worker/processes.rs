@@ -1,0 +1,131 @@
+//! The real consumer binary under SIGKILL, SIGTERM, a MySQL outage, and competition.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use producer::startup::Application;
+use registry::testing::{MariaDb, shared_redis_url};
+use serde_json::{Value, json};
+
+use crate::harness::{Harness, kill};
+
+#[tokio::test]
+async fn a_consumer_killed_mid_batch_loses_and_duplicates_nothing() {
+    let h = Harness::new().await;
+    h.push_users(1, 3000).await;
+    let mut victim = h.spawn_consumer(&["--lease-secs", "3", "--batch-size", "50"]);
+    let start = Instant::now();
+    loop {
+        let stats = h.queue.stats().await.unwrap();
+        if stats.processing > 0 && h.stored().await > 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the consumer never started a batch");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    kill(&victim, "KILL");
+    victim.wait().unwrap();
+    let in_flight = h.queue.stats().await.unwrap().processing;
+    let mut survivor = h.spawn_consumer(&["--lease-secs", "3"]);
+    h.wait_drained(Duration::from_secs(60)).await;
+    assert_eq!(h.stored().await, 3000, "every user stored ({in_flight} were in flight at the kill)");
+    assert_eq!(h.sql_u64("SELECT COUNT(DISTINCT id) FROM users").await, 3000);
+    kill(&survivor, "TERM");
+    survivor.wait().unwrap();
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn mysql_down_for_a_while_loses_and_duplicates_nothing() {
+    let mut mysql = MariaDb::start();
+    let h = Harness::with(shared_redis_url(), mysql.url("")).await;
+    let mut consumer = h.spawn_consumer(&["--batch-size", "20"]);
+    h.push_users(1, 200).await;
+    h.wait_drained(Duration::from_secs(30)).await;
+    mysql.stop();
+    h.push_users(201, 200).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(h.queue.stats().await.unwrap().pending + h.queue.stats().await.unwrap().processing > 0, "messages wait while MySQL is down");
+    mysql.start_again();
+    h.wait_drained(Duration::from_secs(60)).await;
+    assert_eq!(h.stored().await, 400);
+    assert_eq!(h.queue.stats().await.unwrap().dead, 0, "an outage is not a reason to dead-letter");
+    kill(&consumer, "TERM");
+    assert!(consumer.wait().unwrap().success());
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_batch_and_exits_zero_within_ten_seconds() {
+    let h = Harness::new().await;
+    h.push_users(1, 2000).await;
+    let mut consumer = h.spawn_consumer(&["--batch-size", "100"]);
+    let start = Instant::now();
+    while h.stored().await == 0 {
+        assert!(start.elapsed() < Duration::from_secs(30));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill(&consumer, "TERM");
+    let stopping = Instant::now();
+    let status = consumer.wait().unwrap();
+    assert!(status.success(), "exit status {status:?}");
+    assert!(stopping.elapsed() < Duration::from_secs(10), "stopped in {:?}", stopping.elapsed());
+    let stats = h.queue.stats().await.unwrap();
+    assert_eq!(stats.processing, 0, "nothing left in flight");
+    assert_eq!(stats.pending + h.stored().await, 2000, "every user is stored or still queued");
+    h.cleanup().await;
+}
+
+#[tokio::test]
+async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once() {
+    let h = Harness::new().await;
+    let mut producers = Vec::new();
+    for _ in 0..2 {
+        let config = producer::config::Config {
+            listen: "127.0.0.1:0".into(),
+            redis: registry::config::RedisArgs { redis_url: h.redis_url.clone(), key_prefix: h.prefix.clone() },
+            mysql: registry::config::MysqlArgs { mysql_url: h.mysql_url.clone(), mysql_password_file: None },
+            cache: registry::config::CacheArgs { cache_ttl_secs: 60 },
+            log: registry::config::LogArgs { log_format: None },
+            rate_limit: 0,
+            rate_limit_burst: 0,
+            trusted_proxies: vec![],
+            cors_origins: vec![],
+        };
+        let app = Application::build(config).await.unwrap();
+        producers.push(format!("http://{}", app.addr()));
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+    }
+    let mut consumers = [h.spawn_consumer(&["--batch-size", "32"]), h.spawn_consumer(&["--batch-size", "32"])];
+    let http = reqwest::Client::new();
+    let producers = Arc::new(producers);
+    let mut tasks = Vec::new();
+    for worker in 0..8 {
+        let (http, producers) = (http.clone(), producers.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            for i in 0..100 {
+                let base = &producers[(worker + i) % 2];
+                let email = format!("u{worker}-{i}@example.com");
+                let resp = http.post(format!("{base}/api/users")).json(&json!({"name": format!("u{worker}-{i}"), "email": email})).send().await.unwrap();
+                assert_eq!(resp.status(), 202);
+                ids.push(resp.json::<Value>().await.unwrap()["id"].as_u64().unwrap());
+            }
+            ids
+        }));
+    }
+    let mut accepted = HashSet::new();
+    for task in tasks {
+        accepted.extend(task.await.unwrap());
+    }
+    assert_eq!(accepted.len(), 800, "800 distinct ids accepted");
+    h.wait_drained(Duration::from_secs(60)).await;
+    assert_eq!(h.stored().await, 800, "exactly the accepted users are stored");
+    assert_eq!(h.sql_u64("SELECT COUNT(DISTINCT id) FROM users").await, 800);
+    for consumer in &mut consumers {
+        kill(consumer, "TERM");
+        assert!(consumer.wait().unwrap().success());
+    }
+    h.cleanup().await;
+}

@@ -1,0 +1,6 @@
+//! API tests of the producer against real Redis and MariaDB servers.
+
+mod errors;
+mod helpers;
+mod outages;
+mod users;

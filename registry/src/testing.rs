@@ -1,0 +1,228 @@
+//! Throwaway Redis and MariaDB servers for integration tests (feature `testing`).
+//!
+//! Tests share one Redis and one MariaDB per test binary (or the ones named by
+//! `TEST_REDIS_URL`/`TEST_MYSQL_URL`, which the test command starts), each test with its
+//! own database and key prefix. Tests that stop or restart a server start their own.
+//! Every server started here is killed when its handle drops, and by a watchdog process if
+//! the test binary dies first.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// A unique lowercase name with a prefix, e.g. for databases and key prefixes.
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+fn work_dir(kind: &str) -> PathBuf {
+    let root = std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("test-servers");
+    let dir = root.join(unique_name(&format!("{kind}-")));
+    std::fs::create_dir_all(&dir).expect("creating a test server folder");
+    dir
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+}
+
+fn wait_for_port(port: u16, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn wait_for_port_closed(port: u16, within: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < within && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills `pid` when this test process exits, even by a crash.
+fn watchdog(pid: u32) {
+    let script = format!("while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null", std::process::id());
+    let _ = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
+
+/// A redis-server with AOF persistence in its own folder.
+pub struct RedisServer {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts a new server on a free port.
+    pub fn start() -> Self {
+        let mut server = Self { child: None, port: free_port(), dir: work_dir("redis") };
+        server.start_again();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn start_again(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes", "--save", ""])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed (the test command installs it)");
+        watchdog(child.id());
+        self.child = Some(child);
+        assert!(wait_for_port(self.port, Duration::from_secs(10)), "redis-server did not start");
+    }
+
+    /// Stops the server (SIGTERM: it writes its AOF and exits).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "TERM");
+            let _ = child.wait();
+            wait_for_port_closed(self.port, Duration::from_secs(5));
+        }
+    }
+
+    /// Stops the server and deletes its data: it comes back empty.
+    pub fn restart_empty(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+        std::fs::create_dir_all(&self.dir).expect("recreating the redis folder");
+        self.start_again();
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A MariaDB server (root without password on 127.0.0.1) in its own folder.
+pub struct MariaDb {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl MariaDb {
+    /// Initialises a data folder and starts a server on a free port.
+    pub fn start() -> Self {
+        let dir = work_dir("mariadb");
+        let status = Command::new("mariadb-install-db")
+            .args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .args(as_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mariadb-install-db must be installed (the test command installs it)");
+        assert!(status.success(), "mariadb-install-db failed");
+        let mut server = Self { child: None, port: free_port(), dir };
+        server.start_again();
+        server
+    }
+
+    /// `mysql://root@127.0.0.1:PORT/DB`.
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn start_again(&mut self) {
+        let bin = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap_or("mariadbd");
+        let child = Command::new(bin)
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", self.dir.join("data").display()))
+            .arg(format!("--socket={}", self.dir.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", self.dir.join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", self.dir.join("mysqld.err").display()))
+            .arg(format!("--port={}", self.port))
+            .args(["--bind-address=127.0.0.1", "--innodb-buffer-pool-size=128M", "--max-connections=500"])
+            .args(as_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mariadbd must be installed (the test command installs it)");
+        watchdog(child.id());
+        self.child = Some(child);
+        assert!(wait_for_port(self.port, Duration::from_secs(60)), "MariaDB did not start; see {}", self.dir.display());
+    }
+
+    /// Stops the server cleanly.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "TERM");
+            let _ = child.wait();
+            wait_for_port_closed(self.port, Duration::from_secs(10));
+        }
+    }
+}
+
+impl Drop for MariaDb {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn as_root() -> Vec<String> {
+    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    if root { vec!["--user=root".into()] } else { Vec::new() }
+}
+
+/// The Redis URL shared by this test binary's tests.
+pub fn shared_redis_url() -> String {
+    static SERVER: OnceLock<String> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
+                let server = RedisServer::start();
+                let url = server.url();
+                std::mem::forget(server); // lives as long as the test binary; the watchdog ends it
+                url
+            })
+        })
+        .clone()
+}
+
+/// `mysql://root@HOST:PORT/` of the MariaDB shared by this test binary's tests; append a
+/// database name.
+pub fn shared_mysql_base() -> String {
+    static SERVER: OnceLock<String> = OnceLock::new();
+    SERVER
+        .get_or_init(|| {
+            std::env::var("TEST_MYSQL_URL").map(|u| format!("{}/", u.trim_end_matches('/'))).unwrap_or_else(|_| {
+                let server = MariaDb::start();
+                let url = server.url("");
+                std::mem::forget(server);
+                url
+            })
+        })
+        .clone()
+}
