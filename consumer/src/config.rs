@@ -6,7 +6,11 @@ use registry::config::{CacheArgs, LogArgs, MysqlArgs, RedisArgs};
 
 /// Command line of the `consumer` binary.
 #[derive(Debug, clap::Parser)]
-#[command(name = "consumer", version, about = "Consumer of the user registry: stores queued users in MySQL, exactly once.")]
+#[command(
+    name = "consumer",
+    version,
+    about = "Consumer of the user registry: stores queued users in MySQL, exactly once."
+)]
 pub struct Cli {
     /// What to do (default: consume).
     #[command(subcommand)]

@@ -11,14 +11,20 @@ pub async fn run(config: &Config, action: DeadAction) -> anyhow::Result<()> {
         .context("invalid Redis URL")?;
     match action {
         DeadAction::List { limit } => {
-            let letters = queue.dead_letters(limit).await.context("reading the dead-letter list")?;
+            let letters = queue
+                .dead_letters(limit)
+                .await
+                .context("reading the dead-letter list")?;
             for letter in &letters {
                 println!("{}", serde_json::to_string(letter)?);
             }
             eprintln!("{} dead letter(s) shown", letters.len());
         }
         DeadAction::Requeue { limit } => {
-            let moved = queue.requeue_dead(limit.unwrap_or(usize::MAX >> 1)).await.context("re-queuing dead letters")?;
+            let moved = queue
+                .requeue_dead(limit.unwrap_or(usize::MAX >> 1))
+                .await
+                .context("re-queuing dead letters")?;
             println!("re-queued {moved} dead letter(s)");
         }
         DeadAction::Purge => {

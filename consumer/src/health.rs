@@ -32,7 +32,11 @@ async fn ready(probe: Data<&Arc<Probe>>) -> Response {
     if redis.is_ok() && mysql.is_ok() {
         return Json(body).into_response();
     }
-    let failed: Vec<&str> = [("Redis", redis.is_ok()), ("MySQL", mysql.is_ok())].iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
+    let failed: Vec<&str> = [("Redis", redis.is_ok()), ("MySQL", mysql.is_ok())]
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| *n)
+        .collect();
     body["status"] = json!("not_ready");
     body["error"] = json!("not_ready");
     body["message"] = json!(format!("{} unreachable", failed.join(" and ")));

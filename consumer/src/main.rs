@@ -10,7 +10,9 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Healthcheck { url_path }) => {
             let port = registry::health::port_of(&cli.config.metrics_listen).context("METRICS_ADDR has no port")?;
-            let healthy = registry::health::probe(port, &url_path).await.context("probing the consumer")?;
+            let healthy = registry::health::probe(port, &url_path)
+                .await
+                .context("probing the consumer")?;
             anyhow::ensure!(healthy, "the consumer is not ready");
             Ok(())
         }

@@ -55,19 +55,35 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         lease_secs = config.lease_secs,
         "starting a consumer"
     );
-    let queue = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::INTERACTIVE).context("invalid Redis URL")?;
-    let taker = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::BLOCKING).context("invalid Redis URL")?;
+    let queue = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::INTERACTIVE)
+        .context("invalid Redis URL")?;
+    let taker = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::BLOCKING)
+        .context("invalid Redis URL")?;
     let opts = store::options(&config.mysql.mysql_url, config.mysql.mysql_password_file.as_deref())?;
-    let store = registry::retry::until_done("connecting to MySQL", &stop, StoreError::is_transient, || Store::connect(opts.clone()))
-        .await;
+    let store = registry::retry::until_done("connecting to MySQL", &stop, StoreError::is_transient, || {
+        Store::connect(opts.clone())
+    })
+    .await;
     let Some(store) = store else { return Ok(()) };
     let store = store.context("connecting to MySQL")?;
 
-    let probe = Arc::new(Probe { queue: queue.clone(), store: store.clone(), consumer: consumer.clone() });
-    let health = Server::new(TcpListener::bind(config.metrics_listen.clone()))
-        .run_with_graceful_shutdown(health::routes(probe), abandon.clone().cancelled_owned(), Some(Duration::from_secs(1)));
+    let probe = Arc::new(Probe {
+        queue: queue.clone(),
+        store: store.clone(),
+        consumer: consumer.clone(),
+    });
+    let health = Server::new(TcpListener::bind(config.metrics_listen.clone())).run_with_graceful_shutdown(
+        health::routes(probe),
+        abandon.clone().cancelled_owned(),
+        Some(Duration::from_secs(1)),
+    );
     let health = tokio::spawn(health);
-    let leases = tokio::spawn(keep_lease(queue.clone(), consumer.clone(), config.lease(), stop.clone()));
+    let leases = tokio::spawn(keep_lease(
+        queue.clone(),
+        consumer.clone(),
+        config.lease(),
+        stop.clone(),
+    ));
 
     let worker = Worker {
         queue: queue.clone(),
@@ -142,7 +158,8 @@ async fn keep_lease(queue: Queue, consumer: String, lease: Duration, stop: Cance
 }
 
 async fn registry_shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

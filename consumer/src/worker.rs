@@ -61,8 +61,15 @@ pub struct BatchReport {
 impl Worker {
     /// Takes one batch (waiting up to `wait` for the first message), stores and acknowledges
     /// it. Transient MySQL/Redis failures after the take are retried until `cancel` fires.
-    pub async fn try_process_batch(&self, wait: Duration, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
-        let raw = self.taker.take(&self.config.consumer, self.config.batch_size, wait).await?;
+    pub async fn try_process_batch(
+        &self,
+        wait: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<BatchReport, BatchError> {
+        let raw = self
+            .taker
+            .take(&self.config.consumer, self.config.batch_size, wait)
+            .await?;
         if raw.is_empty() {
             return Ok(BatchReport::default());
         }
@@ -80,24 +87,47 @@ impl Worker {
                 Ok(message) => valid.push((i, message)),
                 Err(err) => {
                     tracing::warn!(error = %err, "dead-lettering a message that can never be stored");
-                    acks[i] = Some(Ack { raw: text.clone(), id, disposition: Disposition::Dead(err.to_string()) });
+                    acks[i] = Some(Ack {
+                        raw: text.clone(),
+                        id,
+                        disposition: Disposition::Dead(err.to_string()),
+                    });
                 }
             }
         }
         for (i, disposition) in self.store_all(&valid, cancel).await? {
             let id = Some(valid[i].1.id);
             let index = valid[i].0;
-            acks[index] = Some(Ack { raw: raw[index].clone(), id, disposition });
+            acks[index] = Some(Ack {
+                raw: raw[index].clone(),
+                id,
+                disposition,
+            });
         }
-        let acks: Vec<Ack> = acks.into_iter().map(|a| a.expect("every message has an outcome")).collect();
+        let acks: Vec<Ack> = acks
+            .into_iter()
+            .map(|a| a.expect("every message has an outcome"))
+            .collect();
         let report = report(&acks);
-        let acked = registry::retry::until_done("acknowledging a batch", cancel, |e: &registry::queue::QueueError| e.is_transient(), || {
-            self.queue.acknowledge(&self.config.consumer, &acks, self.config.cache_ttl)
-        })
+        let acked = registry::retry::until_done(
+            "acknowledging a batch",
+            cancel,
+            |e: &registry::queue::QueueError| e.is_transient(),
+            || {
+                self.queue
+                    .acknowledge(&self.config.consumer, &acks, self.config.cache_ttl)
+            },
+        )
         .await;
         match acked {
             Some(Ok(())) => {
-                tracing::info!(stored = report.stored, rejected = report.rejected, retried = report.retried, dead = report.dead, "batch done");
+                tracing::info!(
+                    stored = report.stored,
+                    rejected = report.rejected,
+                    retried = report.retried,
+                    dead = report.dead,
+                    "batch done"
+                );
                 Ok(report)
             }
             // A permanent Redis error on ack: the batch stays in flight and is re-queued by
@@ -113,13 +143,23 @@ impl Worker {
     /// Stores the valid messages: the whole batch in one transaction, or, when that fails
     /// permanently, one message at a time to find the culprit. Returns (index in `valid`,
     /// disposition) pairs.
-    async fn store_all(&self, valid: &[(usize, ValidMessage)], cancel: &CancellationToken) -> Result<Vec<(usize, Disposition)>, BatchError> {
+    async fn store_all(
+        &self,
+        valid: &[(usize, ValidMessage)],
+        cancel: &CancellationToken,
+    ) -> Result<Vec<(usize, Disposition)>, BatchError> {
         if valid.is_empty() {
             return Ok(Vec::new());
         }
         let messages: Vec<ValidMessage> = valid.iter().map(|(_, m)| m.clone()).collect();
         match self.persist(&messages, cancel).await? {
-            Ok(outcomes) => return Ok(outcomes.into_iter().enumerate().map(|(i, o)| (i, disposition(o))).collect()),
+            Ok(outcomes) => {
+                return Ok(outcomes
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, o)| (i, disposition(o)))
+                    .collect());
+            }
             Err(err) if messages.len() == 1 => return Ok(vec![(0, self.failed(&messages[0], &err).await)]),
             Err(err) => tracing::warn!(error = %err, "batch failed permanently; storing its messages one by one"),
         }
@@ -136,15 +176,25 @@ impl Worker {
     }
 
     /// Persists with transient errors retried; `Err(BatchError)` only when cancelled.
-    async fn persist(&self, messages: &[ValidMessage], cancel: &CancellationToken) -> Result<Result<Vec<Outcome>, StoreError>, BatchError> {
-        registry::retry::until_done("storing a batch", cancel, StoreError::is_transient, || self.store.persist(messages))
-            .await
-            .ok_or(BatchError::Cancelled)
+    async fn persist(
+        &self,
+        messages: &[ValidMessage],
+        cancel: &CancellationToken,
+    ) -> Result<Result<Vec<Outcome>, StoreError>, BatchError> {
+        registry::retry::until_done("storing a batch", cancel, StoreError::is_transient, || {
+            self.store.persist(messages)
+        })
+        .await
+        .ok_or(BatchError::Cancelled)
     }
 
     /// Counts a permanent failure: another attempt later, or the dead-letter list.
     async fn failed(&self, message: &ValidMessage, err: &StoreError) -> Disposition {
-        let attempts = self.queue.record_failure(message.id).await.unwrap_or(self.config.max_attempts);
+        let attempts = self
+            .queue
+            .record_failure(message.id)
+            .await
+            .unwrap_or(self.config.max_attempts);
         if attempts >= self.config.max_attempts {
             tracing::warn!(user_id = %message.id, attempts, error = %err, "dead-lettering a message after its last attempt");
             Disposition::Dead(format!("failed {attempts} times: {err}"))
@@ -164,7 +214,10 @@ fn disposition(outcome: Outcome) -> Disposition {
 }
 
 fn report(acks: &[Ack]) -> BatchReport {
-    let mut report = BatchReport { taken: acks.len(), ..BatchReport::default() };
+    let mut report = BatchReport {
+        taken: acks.len(),
+        ..BatchReport::default()
+    };
     for ack in acks {
         match ack.disposition {
             Disposition::Stored(_) => report.stored += 1,

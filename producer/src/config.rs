@@ -5,7 +5,11 @@ use registry::config::{CacheArgs, LogArgs, MysqlArgs, RedisArgs};
 
 /// Command line of the `producer` binary.
 #[derive(Debug, clap::Parser)]
-#[command(name = "producer", version, about = "HTTP producer of the user registry: accepts users and queues them in Redis.")]
+#[command(
+    name = "producer",
+    version,
+    about = "HTTP producer of the user registry: accepts users and queues them in Redis."
+)]
 pub struct Cli {
     /// What to do (default: serve HTTP).
     #[command(subcommand)]

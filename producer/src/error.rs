@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use poem::http::StatusCode;
 use poem::Response;
+use poem::http::StatusCode;
 use poem_openapi::error::{ParseParamError, ParsePathError, ParseRequestPayloadError};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object};
@@ -57,7 +57,11 @@ pub enum ApiError {
 }
 
 fn body(error: &str, message: impl Into<String>, field: Option<&str>) -> Json<ErrorBody> {
-    Json(ErrorBody { error: error.into(), message: message.into(), field: field.map(Into::into) })
+    Json(ErrorBody {
+        error: error.into(),
+        message: message.into(),
+        field: field.map(Into::into),
+    })
 }
 
 /// Seconds a client should wait before retrying after a 503.
@@ -81,7 +85,11 @@ impl ApiError {
 
     /// 409: the email is taken.
     pub fn email_taken() -> Self {
-        Self::Conflict(body("email_taken", "a user with this email address already exists", Some("email")))
+        Self::Conflict(body(
+            "email_taken",
+            "a user with this email address already exists",
+            Some("email"),
+        ))
     }
 
     /// 422: an idempotency key reused with a different body.
@@ -96,13 +104,19 @@ impl ApiError {
     /// 429 with the wait before the next allowed write.
     pub fn rate_limited(wait: Duration) -> Self {
         let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        Self::TooManyRequests(body("rate_limited", "too many requests from this address; slow down", None), secs.max(1))
+        Self::TooManyRequests(
+            body("rate_limited", "too many requests from this address; slow down", None),
+            secs.max(1),
+        )
     }
 
     /// 503, logging the cause; the client learns only which part is unreachable.
     pub fn unavailable(what: &str, cause: &dyn std::error::Error) -> Self {
         tracing::warn!(error = %error_chain(cause), "{what} unreachable");
-        Self::Unavailable(body("unavailable", format!("{what} is unreachable; try again shortly"), None), UNAVAILABLE_RETRY_SECS)
+        Self::Unavailable(
+            body("unavailable", format!("{what} is unreachable; try again shortly"), None),
+            UNAVAILABLE_RETRY_SECS,
+        )
     }
 
     /// 500, logging the whole cause chain; the client gets a generic message.
@@ -147,7 +161,14 @@ pub fn into_json_response(err: poem::Error) -> Response {
         }
         _ => ("error", message),
     };
-    let json = serde_json::to_string(&ErrorBody { error: code.into(), message: text, field: None })
-        .expect("an error body always serializes");
-    Response::builder().status(status).content_type("application/json; charset=utf-8").body(json)
+    let json = serde_json::to_string(&ErrorBody {
+        error: code.into(),
+        message: text,
+        field: None,
+    })
+    .expect("an error body always serializes");
+    Response::builder()
+        .status(status)
+        .content_type("application/json; charset=utf-8")
+        .body(json)
 }

@@ -26,13 +26,21 @@ pub struct ClientIp(pub IpAddr);
 
 impl<'a> FromRequest<'a> for RequestId {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
-        Ok(req.extensions().get::<RequestId>().cloned().unwrap_or_else(|| RequestId(new_request_id())))
+        Ok(req
+            .extensions()
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or_else(|| RequestId(new_request_id())))
     }
 }
 
 impl<'a> FromRequest<'a> for ClientIp {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> Result<Self> {
-        Ok(req.extensions().get::<ClientIp>().copied().unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0]))))
+        Ok(req
+            .extensions()
+            .get::<ClientIp>()
+            .copied()
+            .unwrap_or(ClientIp(IpAddr::from([0, 0, 0, 0]))))
     }
 }
 
@@ -74,12 +82,17 @@ fn peer_ip(addr: &RemoteAddr) -> Option<IpAddr> {
 
 /// Wraps `ep` with request ids, client IPs, the body limit, logging and JSON errors.
 pub async fn around<E: Endpoint>(ep: Arc<E>, trusted: Arc<[IpNet]>, mut req: Request) -> Result<Response> {
-    let request_id = req.headers().get("x-request-id").and_then(sane_request_id).unwrap_or_else(new_request_id);
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(sane_request_id)
+        .unwrap_or_else(new_request_id);
     let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(peer_ip(req.remote_addr()), forwarded, &trusted);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(ClientIp(ip));
-    let span = tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
     async move {
         let started = Instant::now();
         let mut resp = match limit_body(req).await {
@@ -121,7 +134,10 @@ async fn limit_body(mut req: Request) -> Result<Request, Response> {
             Ok(req)
         }
         Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
-        Err(err) => Err(into_json_response(poem::Error::from_string(err.to_string(), StatusCode::BAD_REQUEST))),
+        Err(err) => Err(into_json_response(poem::Error::from_string(
+            err.to_string(),
+            StatusCode::BAD_REQUEST,
+        ))),
     }
 }
 
@@ -147,9 +163,24 @@ mod tests {
         let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
         let peer = |s: &str| Some(s.parse().unwrap());
         let cases = [
-            ("192.0.2.1", Some("198.51.100.7"), "192.0.2.1", "an untrusted peer is the client"),
-            ("10.0.0.2", Some("198.51.100.7"), "198.51.100.7", "a trusted proxy names the client"),
-            ("10.0.0.2", Some("203.0.113.9, 198.51.100.7, 10.0.0.3"), "198.51.100.7", "the rightmost untrusted hop wins"),
+            (
+                "192.0.2.1",
+                Some("198.51.100.7"),
+                "192.0.2.1",
+                "an untrusted peer is the client",
+            ),
+            (
+                "10.0.0.2",
+                Some("198.51.100.7"),
+                "198.51.100.7",
+                "a trusted proxy names the client",
+            ),
+            (
+                "10.0.0.2",
+                Some("203.0.113.9, 198.51.100.7, 10.0.0.3"),
+                "198.51.100.7",
+                "the rightmost untrusted hop wins",
+            ),
             ("10.0.0.2", None, "10.0.0.2", "a proxy without the header is the client"),
             ("10.0.0.2", Some("garbage"), "10.0.0.2", "a malformed header is ignored"),
         ];

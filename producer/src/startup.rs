@@ -107,9 +107,12 @@ async fn connect_store(opts: mysql_async::Opts) -> anyhow::Result<Store> {
         shutdown_signal().await;
         on_signal.cancel();
     });
-    let result = registry::retry::until_done("connecting to MySQL", &cancel, |e: &store::StoreError| e.is_transient(), || {
-        Store::connect(opts.clone())
-    })
+    let result = registry::retry::until_done(
+        "connecting to MySQL",
+        &cancel,
+        |e: &store::StoreError| e.is_transient(),
+        || Store::connect(opts.clone()),
+    )
     .await;
     watcher.abort();
     Ok(result.context("stopped while waiting for MySQL")??)
@@ -117,8 +120,9 @@ async fn connect_store(opts: mysql_async::Opts) -> anyhow::Result<Store> {
 
 /// The whole HTTP surface.
 pub fn routes(config: &Config, state: Arc<AppState>) -> poem::endpoint::BoxEndpoint<'static> {
-    let api = OpenApiService::new((UsersApi, HealthApi), "User registry", env!("CARGO_PKG_VERSION"))
-        .description("Add users through a Redis queue; read them cache-first. Errors are `{\"error\", \"message\", \"field\"?}`.");
+    let api = OpenApiService::new((UsersApi, HealthApi), "User registry", env!("CARGO_PKG_VERSION")).description(
+        "Add users through a Redis queue; read them cache-first. Errors are `{\"error\", \"message\", \"field\"?}`.",
+    );
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     let api = Arc::new(api.into_endpoint());
@@ -149,7 +153,11 @@ fn cors(origins: &[String]) -> Option<Cors> {
         .allow_headers(["content-type", "idempotency-key", "x-request-id"])
         .expose_headers(["location", "retry-after", "x-request-id"])
         .max_age(600);
-    Some(if origins.contains(&"*") { cors } else { cors.allow_origins(origins) })
+    Some(if origins.contains(&"*") {
+        cors
+    } else {
+        cors.allow_origins(origins)
+    })
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -157,7 +165,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -37,7 +37,9 @@ impl AppState {
     /// Counts a write by `ip`; on refusal, how long until the next one is allowed.
     pub fn check_rate(&self, ip: IpAddr) -> Result<(), Duration> {
         let Some(limiter) = &self.limiter else { return Ok(()) };
-        limiter.check_key(&ip).map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+        limiter
+            .check_key(&ip)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// The current id floor.

@@ -7,7 +7,12 @@ use std::time::Duration;
 #[derive(Debug, Clone, clap::Args)]
 pub struct RedisArgs {
     /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS.
-    #[arg(long = "redis-url", env = "REDIS_URL", default_value = "redis://127.0.0.1:6379", hide_env_values = true)]
+    #[arg(
+        long = "redis-url",
+        env = "REDIS_URL",
+        default_value = "redis://127.0.0.1:6379",
+        hide_env_values = true
+    )]
     pub redis_url: String,
 
     /// Prefix of every Redis key of this deployment; keys are `{PREFIX}:...` (a cluster hash tag).
@@ -19,7 +24,12 @@ pub struct RedisArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub struct MysqlArgs {
     /// MySQL URL `mysql://user[:password]@host:port/database`; the database is created when missing.
-    #[arg(long = "mysql-url", env = "MYSQL_URL", default_value = "mysql://root@127.0.0.1:3306/users", hide_env_values = true)]
+    #[arg(
+        long = "mysql-url",
+        env = "MYSQL_URL",
+        default_value = "mysql://root@127.0.0.1:3306/users",
+        hide_env_values = true
+    )]
     pub mysql_url: String,
 
     /// File whose content is the MySQL password (container secrets); overrides a password in the URL.
@@ -83,7 +93,11 @@ pub fn redact_url(url: &str) -> String {
     match authority.rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split(':').next().unwrap_or("");
-            let hidden = if userinfo.contains(':') { format!("{user}:***") } else { user.to_owned() };
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
             format!("{scheme}://{hidden}@{host}{path}")
         }
         None => format!("{scheme}://{authority}{path}"),
@@ -98,7 +112,10 @@ mod tests {
     fn redacted_urls_never_show_passwords() {
         let cases = [
             ("redis://:s3cret@host:6379/0", "redis://:***@host:6379/0"),
-            ("mysql://app:s3cret@db:3306/users?ssl-mode=required", "mysql://app:***@db:3306/users"),
+            (
+                "mysql://app:s3cret@db:3306/users?ssl-mode=required",
+                "mysql://app:***@db:3306/users",
+            ),
             ("rediss://default:s3cret@cache", "rediss://default:***@cache"),
             ("mysql://root@127.0.0.1:3306/users", "mysql://root@127.0.0.1:3306/users"),
         ];

@@ -14,7 +14,10 @@ pub struct FieldError {
 
 impl FieldError {
     fn new(field: &'static str, message: impl Into<String>) -> Self {
-        Self { field, message: message.into() }
+        Self {
+            field,
+            message: message.into(),
+        }
     }
 }
 
@@ -118,13 +121,16 @@ impl Email {
         let Some((local, domain)) = email.rsplit_once('@') else {
             return invalid("email must look like name@example.com");
         };
-        let labels_ok = domain.split('.').all(|label| {
-            !label.is_empty() && !label.starts_with('-') && !label.ends_with('-')
-        });
+        let labels_ok = domain
+            .split('.')
+            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'));
         if local.is_empty() || local.len() > 64 || local.contains('@') {
             return invalid("email must look like name@example.com");
         }
-        if !domain.contains('.') || !labels_ok || domain.contains(['(', ')', '[', ']', ',', ';', ':', '<', '>', '"', '\\']) {
+        if !domain.contains('.')
+            || !labels_ok
+            || domain.contains(['(', ')', '[', ']', ',', ';', ':', '<', '>', '"', '\\'])
+        {
             return invalid("email must have a domain such as example.com");
         }
         Ok(Self(email.to_owned()))

@@ -44,7 +44,10 @@ impl QueueError {
                     || err.is_timeout()
                     || err.is_connection_dropped()
                     || err.is_connection_refusal()
-                    || matches!(err.code(), Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN"))
+                    || matches!(
+                        err.code(),
+                        Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN")
+                    )
             }
             QueueError::Protocol(_) => false,
         }
@@ -95,7 +98,10 @@ impl Queue {
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
         let conn = ConnectionManager::new_lazy_with_config(client, config)?;
-        Ok(Self { conn, keys: Arc::new(Keys::new(key_prefix)) })
+        Ok(Self {
+            conn,
+            keys: Arc::new(Keys::new(key_prefix)),
+        })
     }
 
     /// The deployment's keys.

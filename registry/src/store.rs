@@ -72,8 +72,10 @@ pub struct Store {
 pub fn options(url: &str, password_file: Option<&Path>) -> Result<Opts, StoreError> {
     let mut builder = OptsBuilder::from_opts(Opts::from_url(url).map_err(mysql_async::Error::from)?);
     if let Some(path) = password_file {
-        let password = std::fs::read_to_string(path)
-            .map_err(|source| StoreError::PasswordFile { path: path.display().to_string(), source })?;
+        let password = std::fs::read_to_string(path).map_err(|source| StoreError::PasswordFile {
+            path: path.display().to_string(),
+            source,
+        })?;
         builder = builder.pass(Some(password.trim_end_matches(['\r', '\n']).to_owned()));
     }
     let pool = PoolOpts::default().with_constraints(PoolConstraints::new(1, 32).expect("1 <= 32"));
@@ -119,13 +121,21 @@ impl Store {
 
     /// The reason a user was refused, if it was.
     pub async fn find_rejection(&self, id: UserId) -> Result<Option<String>, StoreError> {
-        let reason = self.conn().await?.exec_first("SELECT reason FROM rejected_users WHERE id = ?", (id.get(),)).await?;
+        let reason = self
+            .conn()
+            .await?
+            .exec_first("SELECT reason FROM rejected_users WHERE id = ?", (id.get(),))
+            .await?;
         Ok(reason)
     }
 
     /// Whether a stored user already has this email (compared case-insensitively).
     pub async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
-        let hit: Option<u8> = self.conn().await?.exec_first("SELECT 1 FROM users WHERE email_key = ?", (email_key,)).await?;
+        let hit: Option<u8> = self
+            .conn()
+            .await?
+            .exec_first("SELECT 1 FROM users WHERE email_key = ?", (email_key,))
+            .await?;
         Ok(hit.is_some())
     }
 
@@ -141,7 +151,9 @@ impl Store {
     pub async fn count_and_latest(&self) -> Result<(u64, Option<StoredUser>), StoreError> {
         let mut conn = self.conn().await?;
         let count: Option<u64> = conn.query_first("SELECT COUNT(*) FROM users").await?;
-        let latest = conn.query_first(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id DESC LIMIT 1")).await?;
+        let latest = conn
+            .query_first(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id DESC LIMIT 1"))
+            .await?;
         Ok((count.unwrap_or(0), latest.map(user_from_row)))
     }
 
@@ -153,5 +165,10 @@ impl Store {
 }
 
 fn user_from_row((id, name, email, created_at): (u64, String, Option<String>, String)) -> StoredUser {
-    StoredUser { id, name, email, created_at }
+    StoredUser {
+        id,
+        name,
+        email,
+        created_at,
+    }
 }

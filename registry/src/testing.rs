@@ -27,7 +27,10 @@ fn work_dir(kind: &str) -> PathBuf {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }
 
 fn wait_for_port(port: u16, within: Duration) -> bool {
@@ -50,12 +53,24 @@ fn wait_for_port_closed(port: u16, within: Duration) {
 
 /// Kills `pid` when this test process exits, even by a crash.
 fn watchdog(pid: u32) {
-    let script = format!("while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null", std::process::id());
-    let _ = Command::new("sh").arg("-c").arg(script).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null()).spawn();
+    let script = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null",
+        std::process::id()
+    );
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
 }
 
 fn signal(pid: u32, sig: &str) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 /// A redis-server with AOF persistence in its own folder.
@@ -68,7 +83,11 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a new server on a free port.
     pub fn start() -> Self {
-        let mut server = Self { child: None, port: free_port(), dir: work_dir("redis") };
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir: work_dir("redis"),
+        };
         server.start_again();
         server
     }
@@ -81,7 +100,16 @@ impl RedisServer {
     /// Starts the server again on the same port and data.
     pub fn start_again(&mut self) {
         let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--appendonly", "yes", "--save", ""])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ])
             .arg("--dir")
             .arg(&self.dir)
             .stdout(Stdio::null())
@@ -89,7 +117,10 @@ impl RedisServer {
             .expect("redis-server must be installed (the test command installs it)");
         watchdog(child.id());
         self.child = Some(child);
-        assert!(wait_for_port(self.port, Duration::from_secs(10)), "redis-server did not start");
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(10)),
+            "redis-server did not start"
+        );
     }
 
     /// Stops the server (SIGTERM: it writes its AOF and exits).
@@ -132,7 +163,11 @@ impl MariaDb {
     pub fn start() -> Self {
         let dir = work_dir("mariadb");
         let status = Command::new("mariadb-install-db")
-            .args(["--no-defaults", "--auth-root-authentication-method=normal", "--skip-test-db"])
+            .args([
+                "--no-defaults",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
             .arg(format!("--datadir={}", dir.join("data").display()))
             .args(as_root())
             .stdout(Stdio::null())
@@ -140,7 +175,11 @@ impl MariaDb {
             .status()
             .expect("mariadb-install-db must be installed (the test command installs it)");
         assert!(status.success(), "mariadb-install-db failed");
-        let mut server = Self { child: None, port: free_port(), dir };
+        let mut server = Self {
+            child: None,
+            port: free_port(),
+            dir,
+        };
         server.start_again();
         server
     }
@@ -152,7 +191,10 @@ impl MariaDb {
 
     /// Starts the server again on the same port and data.
     pub fn start_again(&mut self) {
-        let bin = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"].into_iter().find(|p| std::path::Path::new(p).exists()).unwrap_or("mariadbd");
+        let bin = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("mariadbd");
         let child = Command::new(bin)
             .arg("--no-defaults")
             .arg(format!("--datadir={}", self.dir.join("data").display()))
@@ -160,7 +202,11 @@ impl MariaDb {
             .arg(format!("--pid-file={}", self.dir.join("mysqld.pid").display()))
             .arg(format!("--log-error={}", self.dir.join("mysqld.err").display()))
             .arg(format!("--port={}", self.port))
-            .args(["--bind-address=127.0.0.1", "--innodb-buffer-pool-size=128M", "--max-connections=500"])
+            .args([
+                "--bind-address=127.0.0.1",
+                "--innodb-buffer-pool-size=128M",
+                "--max-connections=500",
+            ])
             .args(as_root())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -168,7 +214,11 @@ impl MariaDb {
             .expect("mariadbd must be installed (the test command installs it)");
         watchdog(child.id());
         self.child = Some(child);
-        assert!(wait_for_port(self.port, Duration::from_secs(60)), "MariaDB did not start; see {}", self.dir.display());
+        assert!(
+            wait_for_port(self.port, Duration::from_secs(60)),
+            "MariaDB did not start; see {}",
+            self.dir.display()
+        );
     }
 
     /// Stops the server cleanly.
@@ -192,7 +242,11 @@ impl Drop for MariaDb {
 }
 
 fn as_root() -> Vec<String> {
-    let root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     if root { vec!["--user=root".into()] } else { Vec::new() }
 }
 
@@ -217,12 +271,14 @@ pub fn shared_mysql_base() -> String {
     static SERVER: OnceLock<String> = OnceLock::new();
     SERVER
         .get_or_init(|| {
-            std::env::var("TEST_MYSQL_URL").map(|u| format!("{}/", u.trim_end_matches('/'))).unwrap_or_else(|_| {
-                let server = MariaDb::start();
-                let url = server.url("");
-                std::mem::forget(server);
-                url
-            })
+            std::env::var("TEST_MYSQL_URL")
+                .map(|u| format!("{}/", u.trim_end_matches('/')))
+                .unwrap_or_else(|_| {
+                    let server = MariaDb::start();
+                    let url = server.url("");
+                    std::mem::forget(server);
+                    url
+                })
         })
         .clone()
 }

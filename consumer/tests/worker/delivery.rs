@@ -14,7 +14,11 @@ async fn redelivery_of_the_same_message_stores_one_row() {
     h.drain().await;
     assert_eq!(h.stored().await, 1, "three deliveries, one row");
     let stats = h.queue.stats().await.unwrap();
-    assert_eq!((stats.pending, stats.processing, stats.dead), (0, 0, 0), "every delivery was acknowledged");
+    assert_eq!(
+        (stats.pending, stats.processing, stats.dead),
+        (0, 0, 0),
+        "every delivery was acknowledged"
+    );
     h.cleanup().await;
 }
 
@@ -25,7 +29,13 @@ async fn a_message_whose_id_is_stored_for_another_request_never_overwrites_it() 
     h.drain().await;
     h.push(&[Harness::message(9, "req-other", "Overwriter", None)]).await;
     h.drain().await;
-    let user = h.store().await.find_user(UserId::new(9).unwrap()).await.unwrap().unwrap();
+    let user = h
+        .store()
+        .await
+        .find_user(UserId::new(9).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(user.name, "Original");
     let dead = h.queue.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1, "the conflicting message is dead-lettered");
@@ -36,17 +46,30 @@ async fn a_message_whose_id_is_stored_for_another_request_never_overwrites_it() 
 #[tokio::test]
 async fn a_duplicate_email_is_refused_as_rejected_in_one_batch_and_across_batches() {
     let h = Harness::new().await;
-    h.push(&[Harness::message(1, "r1", "First", Some("dup@example.com")), Harness::message(2, "r2", "Second", Some("DUP@example.com"))]).await;
+    h.push(&[
+        Harness::message(1, "r1", "First", Some("dup@example.com")),
+        Harness::message(2, "r2", "Second", Some("DUP@example.com")),
+    ])
+    .await;
     h.drain().await;
-    h.push(&[Harness::message(3, "r3", "Third", Some("Dup@Example.com"))]).await;
+    h.push(&[Harness::message(3, "r3", "Third", Some("Dup@Example.com"))])
+        .await;
     h.drain().await;
     assert_eq!(h.stored().await, 1, "one row per email");
     let store = h.store().await;
     for id in [2, 3] {
         let reason = store.find_rejection(UserId::new(id).unwrap()).await.unwrap();
-        assert_eq!(reason.as_deref(), Some("email already registered"), "user {id} is rejected with its reason");
+        assert_eq!(
+            reason.as_deref(),
+            Some("email already registered"),
+            "user {id} is rejected with its reason"
+        );
     }
-    assert_eq!(h.queue.stats().await.unwrap().dead, 0, "a rejection is an outcome, not a dead letter");
+    assert_eq!(
+        h.queue.stats().await.unwrap().dead,
+        0,
+        "a rejection is an outcome, not a dead letter"
+    );
     h.cleanup().await;
 }
 
@@ -63,10 +86,21 @@ async fn poison_messages_reach_the_dead_letter_list_with_reasons_and_can_be_requ
     h.drain().await;
     assert_eq!(h.stored().await, 3, "good messages beside poison are stored");
     let listed = h.cli(&["dead", "list"]);
-    let reasons: Vec<String> = listed.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"].as_str().unwrap().to_owned()).collect();
+    let reasons: Vec<String> = listed
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["reason"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
     assert_eq!(reasons.len(), 3, "{listed}");
     for want in ["undecodable", "version 99", "name must not be empty"] {
-        assert!(reasons.iter().any(|r| r.contains(want)), "a reason mentions {want:?}: {reasons:?}");
+        assert!(
+            reasons.iter().any(|r| r.contains(want)),
+            "a reason mentions {want:?}: {reasons:?}"
+        );
     }
     assert!(h.cli(&["dead", "requeue"]).contains("re-queued 3"));
     assert_eq!(h.queue.stats().await.unwrap().pending, 3);

@@ -27,12 +27,30 @@ impl Harness {
         let prefix = unique_name("t-");
         let mysql_url = format!("{mysql_base}{}", unique_name("t_"));
         let queue = Queue::connect(&redis_url, &prefix, Timeouts::INTERACTIVE).unwrap();
-        let redis = redis::Client::open(redis_url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
-        Self { redis_url, mysql_url, prefix, queue, redis }
+        let redis = redis::Client::open(redis_url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap();
+        Self {
+            redis_url,
+            mysql_url,
+            prefix,
+            queue,
+            redis,
+        }
     }
 
     pub fn message(id: u64, request: &str, name: &str, email: Option<&str>) -> String {
-        Message { v: 1, id, name: name.into(), email: email.map(Into::into), accepted_at: registry::now_millis(), request_id: request.into() }.encode()
+        Message {
+            v: 1,
+            id,
+            name: name.into(),
+            email: email.map(Into::into),
+            accepted_at: registry::now_millis(),
+            request_id: request.into(),
+        }
+        .encode()
     }
 
     /// Pushes raw messages as a producer would (queue + pending entry).
@@ -50,14 +68,18 @@ impl Harness {
 
     /// Pushes `n` users with ids `first..first+n`.
     pub async fn push_users(&self, first: u64, n: u64) {
-        let raw: Vec<String> = (first..first + n).map(|id| Self::message(id, &format!("req-{id}"), &format!("user {id}"), None)).collect();
+        let raw: Vec<String> = (first..first + n)
+            .map(|id| Self::message(id, &format!("req-{id}"), &format!("user {id}"), None))
+            .collect();
         for chunk in raw.chunks(500) {
             self.push(chunk).await;
         }
     }
 
     pub async fn store(&self) -> Store {
-        Store::connect(registry::store::options(&self.mysql_url, None).unwrap()).await.unwrap()
+        Store::connect(registry::store::options(&self.mysql_url, None).unwrap())
+            .await
+            .unwrap()
     }
 
     pub async fn worker(&self) -> Worker {
@@ -65,7 +87,12 @@ impl Harness {
             queue: self.queue.clone(),
             taker: Queue::connect(&self.redis_url, &self.prefix, Timeouts::BLOCKING).unwrap(),
             store: self.store().await,
-            config: WorkerConfig { consumer: unique_name("w-"), batch_size: 64, max_attempts: 3, cache_ttl: Duration::from_secs(60) },
+            config: WorkerConfig {
+                consumer: unique_name("w-"),
+                batch_size: 64,
+                max_attempts: 3,
+                cache_ttl: Duration::from_secs(60),
+            },
         }
     }
 
@@ -73,12 +100,20 @@ impl Harness {
     pub async fn drain(&self) {
         let worker = self.worker().await;
         let never = CancellationToken::new();
-        while worker.try_process_batch(Duration::from_millis(100), &never).await.unwrap().taken > 0 {}
+        while worker
+            .try_process_batch(Duration::from_millis(100), &never)
+            .await
+            .unwrap()
+            .taken
+            > 0
+        {}
     }
 
     /// A count, or 0 while the consumer has not created the database yet.
     pub async fn sql_u64(&self, sql: &str) -> u64 {
-        let Ok(mut conn) = mysql_async::Conn::from_url(self.mysql_url.as_str()).await else { return 0 };
+        let Ok(mut conn) = mysql_async::Conn::from_url(self.mysql_url.as_str()).await else {
+            return 0;
+        };
         conn.query_first(sql).await.ok().flatten().unwrap_or(0)
     }
 
@@ -94,7 +129,10 @@ impl Harness {
             if stats.pending == 0 && stats.processing == 0 {
                 return;
             }
-            assert!(start.elapsed() < within, "queue not drained within {within:?}: {stats:?}");
+            assert!(
+                start.elapsed() < within,
+                "queue not drained within {within:?}: {stats:?}"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -102,7 +140,14 @@ impl Harness {
     /// Starts the real consumer binary on this test's queue and database.
     pub fn spawn_consumer(&self, extra: &[&str]) -> Child {
         Command::new(env!("CARGO_BIN_EXE_consumer"))
-            .args(["--redis-url", &self.redis_url, "--mysql-url", &self.mysql_url, "--key-prefix", &self.prefix])
+            .args([
+                "--redis-url",
+                &self.redis_url,
+                "--mysql-url",
+                &self.mysql_url,
+                "--key-prefix",
+                &self.prefix,
+            ])
             .args(["--metrics-listen", "127.0.0.1:0", "--log-format", "json"])
             .args(extra)
             .stdout(Stdio::null())
@@ -117,22 +162,40 @@ impl Harness {
             .args(args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "consumer {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "consumer {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
     pub async fn cleanup(self) {
         let mut conn = mysql_async::Conn::from_url(self.mysql_url.as_str()).await.unwrap();
         let db = self.mysql_url.rsplit('/').next().unwrap().to_owned();
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await.unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS").arg(format!("{{{}}}:*", self.prefix)).query_async(&mut self.redis.clone()).await.unwrap();
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+            .await
+            .unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{{{}}}:*", self.prefix))
+            .query_async(&mut self.redis.clone())
+            .await
+            .unwrap();
         if !keys.is_empty() {
-            let () = redis::cmd("DEL").arg(keys).query_async(&mut self.redis.clone()).await.unwrap();
+            let () = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut self.redis.clone())
+                .await
+                .unwrap();
         }
     }
 }
 
 pub fn kill(child: &Child, signal: &str) {
-    let status = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(status.success());
 }

@@ -21,7 +21,10 @@ async fn a_consumer_killed_mid_batch_loses_and_duplicates_nothing() {
         if stats.processing > 0 && h.stored().await > 0 {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(30), "the consumer never started a batch");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the consumer never started a batch"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     kill(&victim, "KILL");
@@ -29,7 +32,11 @@ async fn a_consumer_killed_mid_batch_loses_and_duplicates_nothing() {
     let in_flight = h.queue.stats().await.unwrap().processing;
     let mut survivor = h.spawn_consumer(&["--lease-secs", "3"]);
     h.wait_drained(Duration::from_secs(60)).await;
-    assert_eq!(h.stored().await, 3000, "every user stored ({in_flight} were in flight at the kill)");
+    assert_eq!(
+        h.stored().await,
+        3000,
+        "every user stored ({in_flight} were in flight at the kill)"
+    );
     assert_eq!(h.sql_u64("SELECT COUNT(DISTINCT id) FROM users").await, 3000);
     kill(&survivor, "TERM");
     survivor.wait().unwrap();
@@ -46,11 +53,18 @@ async fn mysql_down_for_a_while_loses_and_duplicates_nothing() {
     mysql.stop();
     h.push_users(201, 200).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(h.queue.stats().await.unwrap().pending + h.queue.stats().await.unwrap().processing > 0, "messages wait while MySQL is down");
+    assert!(
+        h.queue.stats().await.unwrap().pending + h.queue.stats().await.unwrap().processing > 0,
+        "messages wait while MySQL is down"
+    );
     mysql.start_again();
     h.wait_drained(Duration::from_secs(60)).await;
     assert_eq!(h.stored().await, 400);
-    assert_eq!(h.queue.stats().await.unwrap().dead, 0, "an outage is not a reason to dead-letter");
+    assert_eq!(
+        h.queue.stats().await.unwrap().dead,
+        0,
+        "an outage is not a reason to dead-letter"
+    );
     kill(&consumer, "TERM");
     assert!(consumer.wait().unwrap().success());
     h.cleanup().await;
@@ -70,10 +84,18 @@ async fn sigterm_finishes_the_batch_and_exits_zero_within_ten_seconds() {
     let stopping = Instant::now();
     let status = consumer.wait().unwrap();
     assert!(status.success(), "exit status {status:?}");
-    assert!(stopping.elapsed() < Duration::from_secs(10), "stopped in {:?}", stopping.elapsed());
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopped in {:?}",
+        stopping.elapsed()
+    );
     let stats = h.queue.stats().await.unwrap();
     assert_eq!(stats.processing, 0, "nothing left in flight");
-    assert_eq!(stats.pending + h.stored().await, 2000, "every user is stored or still queued");
+    assert_eq!(
+        stats.pending + h.stored().await,
+        2000,
+        "every user is stored or still queued"
+    );
     h.cleanup().await;
 }
 
@@ -84,8 +106,14 @@ async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once(
     for _ in 0..2 {
         let config = producer::config::Config {
             listen: "127.0.0.1:0".into(),
-            redis: registry::config::RedisArgs { redis_url: h.redis_url.clone(), key_prefix: h.prefix.clone() },
-            mysql: registry::config::MysqlArgs { mysql_url: h.mysql_url.clone(), mysql_password_file: None },
+            redis: registry::config::RedisArgs {
+                redis_url: h.redis_url.clone(),
+                key_prefix: h.prefix.clone(),
+            },
+            mysql: registry::config::MysqlArgs {
+                mysql_url: h.mysql_url.clone(),
+                mysql_password_file: None,
+            },
             cache: registry::config::CacheArgs { cache_ttl_secs: 60 },
             log: registry::config::LogArgs { log_format: None },
             rate_limit: 0,
@@ -97,7 +125,10 @@ async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once(
         producers.push(format!("http://{}", app.addr()));
         tokio::spawn(app.run_until_stopped(std::future::pending()));
     }
-    let mut consumers = [h.spawn_consumer(&["--batch-size", "32"]), h.spawn_consumer(&["--batch-size", "32"])];
+    let mut consumers = [
+        h.spawn_consumer(&["--batch-size", "32"]),
+        h.spawn_consumer(&["--batch-size", "32"]),
+    ];
     let http = reqwest::Client::new();
     let producers = Arc::new(producers);
     let mut tasks = Vec::new();
@@ -108,7 +139,12 @@ async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once(
             for i in 0..100 {
                 let base = &producers[(worker + i) % 2];
                 let email = format!("u{worker}-{i}@example.com");
-                let resp = http.post(format!("{base}/api/users")).json(&json!({"name": format!("u{worker}-{i}"), "email": email})).send().await.unwrap();
+                let resp = http
+                    .post(format!("{base}/api/users"))
+                    .json(&json!({"name": format!("u{worker}-{i}"), "email": email}))
+                    .send()
+                    .await
+                    .unwrap();
                 assert_eq!(resp.status(), 202);
                 ids.push(resp.json::<Value>().await.unwrap()["id"].as_u64().unwrap());
             }

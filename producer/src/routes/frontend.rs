@@ -31,7 +31,9 @@ pub fn page(req: &Request) -> Response {
             .content_type(file.metadata.mimetype())
             .header(header::CACHE_CONTROL, "no-cache")
             .body(file.data.into_owned()),
-        None if is_page => Response::builder().content_type("text/html; charset=utf-8").body(FALLBACK_INDEX),
+        None if is_page => Response::builder()
+            .content_type("text/html; charset=utf-8")
+            .body(FALLBACK_INDEX),
         None => into_json_response(poem::Error::from_status(StatusCode::NOT_FOUND)),
     };
     with_page_headers(resp)

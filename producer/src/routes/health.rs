@@ -54,7 +54,10 @@ impl HealthApi {
     /// The process is up; names the host.
     #[oai(path = "/live", method = "get", operation_id = "live")]
     async fn live(&self, state: Data<&Arc<AppState>>) -> Json<Live> {
-        Json(Live { status: "ok".into(), host: state.host.clone() })
+        Json(Live {
+            status: "ok".into(),
+            host: state.host.clone(),
+        })
     }
 
     /// Redis and MySQL both answer.
@@ -68,8 +71,18 @@ impl HealthApi {
 /// The readiness answer for the two dependencies' states.
 pub fn readiness(redis_ok: bool, mysql_ok: bool) -> ReadyResponse {
     let word = |ok: bool| if ok { "ok" } else { "unreachable" }.to_owned();
-    let failed: Vec<&str> = [("Redis", redis_ok), ("MySQL", mysql_ok)].iter().filter(|(_, ok)| !ok).map(|(n, _)| *n).collect();
-    let mut body = Readiness { status: "ready".into(), redis: word(redis_ok), mysql: word(mysql_ok), message: None, error: None };
+    let failed: Vec<&str> = [("Redis", redis_ok), ("MySQL", mysql_ok)]
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| *n)
+        .collect();
+    let mut body = Readiness {
+        status: "ready".into(),
+        redis: word(redis_ok),
+        mysql: word(mysql_ok),
+        message: None,
+        error: None,
+    };
     if failed.is_empty() {
         return ReadyResponse::Ready(Json(body));
     }

@@ -10,7 +10,9 @@ use registry::domain::{NewUser, UserId};
 use registry::queue::{Enqueued, IdempotencyRecord, Lookup, MessageTail, QueueError};
 
 use super::ApiTags;
-use super::views::{NewUserBody, PendingView, QueueView, Queued, RejectedView, StatsView, StoredView, UserPage, UserView};
+use super::views::{
+    NewUserBody, PendingView, QueueView, Queued, RejectedView, StatsView, StoredView, UserPage, UserView,
+};
 use crate::error::ApiError;
 use crate::middleware::{ClientIp, RequestId};
 use crate::state::AppState;
@@ -28,7 +30,13 @@ pub enum CreateUserResponse {
 
 impl CreateUserResponse {
     fn accepted(id: UserId) -> Self {
-        Self::Accepted(Json(Queued { id: id.get(), status: "queued".into() }), format!("/api/users/{id}"))
+        Self::Accepted(
+            Json(Queued {
+                id: id.get(),
+                status: "queued".into(),
+            }),
+            format!("/api/users/{id}"),
+        )
     }
 }
 
@@ -53,12 +61,17 @@ impl UsersApi {
         let key = key.0.map(check_idempotency_key).transpose()?;
         let canonical = canonical_body(&body);
         if let Some(key) = &key {
-            let known = state.queue.idempotency_record(key).await.map_err(|e| ApiError::unavailable("the queue", &e))?;
+            let known = state
+                .queue
+                .idempotency_record(key)
+                .await
+                .map_err(|e| ApiError::unavailable("the queue", &e))?;
             if let Some(record) = known {
                 return answer_known(record, &canonical);
             }
         }
-        let user = NewUser::parse(&body.name.0, body.email.as_ref().map(|e| e.0.as_str())).map_err(ApiError::invalid_field)?;
+        let user =
+            NewUser::parse(&body.name.0, body.email.as_ref().map(|e| e.0.as_str())).map_err(ApiError::invalid_field)?;
         if let Some(email) = &user.email {
             // An early check only: the consumer refuses a duplicate that slips past it.
             match state.store.email_taken(&email.key()).await {
@@ -74,7 +87,10 @@ impl UsersApi {
             request_id: &request_id,
         };
         let idempotency = key.as_deref().map(|k| (k, canonical.as_str()));
-        match enqueue(&state, &tail, idempotency).await.map_err(|e| ApiError::unavailable("the queue", &e))? {
+        match enqueue(&state, &tail, idempotency)
+            .await
+            .map_err(|e| ApiError::unavailable("the queue", &e))?
+        {
             Enqueued::New(id) => {
                 tracing::info!(user_id = %id, "user queued");
                 Ok(CreateUserResponse::accepted(id))
@@ -92,10 +108,13 @@ impl UsersApi {
         #[oai(validator(minimum(value = "1")))]
         id: Path<u64>,
     ) -> Result<Json<UserView>, ApiError> {
-        let id = UserId::new(id.0).ok_or_else(|| ApiError::bad_request("invalid_id", "the id must be a positive integer", None))?;
+        let id = UserId::new(id.0)
+            .ok_or_else(|| ApiError::bad_request("invalid_id", "the id must be a positive integer", None))?;
         let redis = state.queue.lookup(id).await;
         match &redis {
-            Ok(Lookup::Cached(user)) => return Ok(Json(UserView::Stored(StoredView::new(user.clone(), Some("cache"))))),
+            Ok(Lookup::Cached(user)) => {
+                return Ok(Json(UserView::Stored(StoredView::new(user.clone(), Some("cache")))));
+            }
             Ok(Lookup::Pending(msg)) => {
                 return Ok(Json(UserView::Pending(PendingView {
                     id: msg.id,
@@ -107,16 +126,24 @@ impl UsersApi {
             Ok(Lookup::Unknown) => {}
             Err(err) => tracing::warn!(error = %err, "cache unreachable; reading from MySQL"),
         }
-        let stored = state.store.find_user(id).await.map_err(|e| ApiError::unavailable("the database", &e))?;
+        let stored = state
+            .store
+            .find_user(id)
+            .await
+            .map_err(|e| ApiError::unavailable("the database", &e))?;
         if let Some(user) = stored {
-            if redis.is_ok() {
-                if let Err(err) = state.queue.cache_user(&user, state.cache_ttl).await {
-                    tracing::warn!(error = %err, "could not fill the cache");
-                }
+            if redis.is_ok()
+                && let Err(err) = state.queue.cache_user(&user, state.cache_ttl).await
+            {
+                tracing::warn!(error = %err, "could not fill the cache");
             }
             return Ok(Json(UserView::Stored(StoredView::new(user, Some("database")))));
         }
-        let rejection = state.store.find_rejection(id).await.map_err(|e| ApiError::unavailable("the database", &e))?;
+        let rejection = state
+            .store
+            .find_rejection(id)
+            .await
+            .map_err(|e| ApiError::unavailable("the database", &e))?;
         match (rejection, redis) {
             (Some(reason), _) => Ok(Json(UserView::Rejected(RejectedView { id: id.get(), reason }))),
             // Redis is down: the user may be queued there, so "unknown" would be a guess.
@@ -148,7 +175,10 @@ impl UsersApi {
             users.last().map(|u| u.id)
         });
         let users = users.into_iter().map(|u| StoredView::new(u, None)).collect();
-        Ok(Json(UserPage { users, next: next.flatten() }))
+        Ok(Json(UserPage {
+            users,
+            next: next.flatten(),
+        }))
     }
 
     /// Counts: stored users, the latest one, the queue, live consumers, and this host.
@@ -160,7 +190,11 @@ impl UsersApi {
         Ok(Json(StatsView {
             users,
             latest: latest.map(|u| StoredView::new(u, None)),
-            queue: QueueView { pending: queue.pending, processing: queue.processing, dead: queue.dead },
+            queue: QueueView {
+                pending: queue.pending,
+                processing: queue.processing,
+                dead: queue.dead,
+            },
             consumers: queue.consumers,
             host: state.host.clone(),
         }))
@@ -197,7 +231,11 @@ fn answer_known(record: IdempotencyRecord, canonical: &str) -> Result<CreateUser
 
 /// Pushes the message, retrying briefly while Redis refuses connections (nothing was sent,
 /// so a retry cannot queue twice).
-async fn enqueue(state: &AppState, tail: &MessageTail<'_>, idempotency: Option<(&str, &str)>) -> Result<Enqueued, QueueError> {
+async fn enqueue(
+    state: &AppState,
+    tail: &MessageTail<'_>,
+    idempotency: Option<(&str, &str)>,
+) -> Result<Enqueued, QueueError> {
     let mut delay = std::time::Duration::from_millis(50);
     for _ in 0..3 {
         match state.queue.enqueue(tail, idempotency, state.id_floor()).await {

@@ -42,7 +42,13 @@ pub struct StoredView {
 impl StoredView {
     /// A stored user, answered from `source` (`None` in lists).
     pub fn new(user: StoredUser, source: Option<&str>) -> Self {
-        Self { id: user.id, name: user.name, email: user.email, created_at: user.created_at, source: source.map(Into::into) }
+        Self {
+            id: user.id,
+            name: user.name,
+            email: user.email,
+            created_at: user.created_at,
+            source: source.map(Into::into),
+        }
     }
 }
 

@@ -24,6 +24,7 @@ pub struct TestApp {
 }
 
 /// How a test wants its producer.
+#[derive(Default)]
 pub struct Options {
     pub rate_limit: u32,
     pub burst: u32,
@@ -31,12 +32,6 @@ pub struct Options {
     pub mysql_base: Option<String>,
     pub trusted_proxies: Vec<&'static str>,
     pub cors: Vec<&'static str>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self { rate_limit: 0, burst: 0, redis_url: None, mysql_base: None, trusted_proxies: vec![], cors: vec![] }
-    }
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -49,8 +44,14 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let mysql_base = opts.mysql_base.unwrap_or_else(shared_mysql_base);
     let config = Config {
         listen: "127.0.0.1:0".into(),
-        redis: RedisArgs { redis_url: opts.redis_url.unwrap_or_else(shared_redis_url), key_prefix: unique_name("t-") },
-        mysql: MysqlArgs { mysql_url: format!("{mysql_base}{db}"), mysql_password_file: None },
+        redis: RedisArgs {
+            redis_url: opts.redis_url.unwrap_or_else(shared_redis_url),
+            key_prefix: unique_name("t-"),
+        },
+        mysql: MysqlArgs {
+            mysql_url: format!("{mysql_base}{db}"),
+            mysql_password_file: None,
+        },
         cache: CacheArgs { cache_ttl_secs: 60 },
         log: LogArgs { log_format: None },
         rate_limit: opts.rate_limit,
@@ -62,7 +63,13 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let base = format!("http://{}", app.addr());
     let state = app.state();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    TestApp { base, http: reqwest::Client::new(), state, config, db }
+    TestApp {
+        base,
+        http: reqwest::Client::new(),
+        state,
+        config,
+        db,
+    }
 }
 
 /// Drops the databases that earlier runs' tests left behind (once per test binary).
@@ -70,10 +77,17 @@ async fn sweep_leftovers() {
     static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
     SWEPT
         .get_or_init(|| async {
-            let mut conn = mysql_async::Conn::from_url(shared_mysql_base()).await.expect("MariaDB answers");
-            let dbs: Vec<String> = conn.query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 't\\_%'").await.unwrap();
+            let mut conn = mysql_async::Conn::from_url(shared_mysql_base())
+                .await
+                .expect("MariaDB answers");
+            let dbs: Vec<String> = conn
+                .query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 't\\_%'")
+                .await
+                .unwrap();
             for db in dbs {
-                conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await.unwrap();
+                conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+                    .await
+                    .unwrap();
             }
         })
         .await;
@@ -85,7 +99,12 @@ impl TestApp {
     }
 
     pub async fn post_user(&self, body: &Value) -> reqwest::Response {
-        self.http.post(self.url("/api/users")).json(body).send().await.expect("POST answers")
+        self.http
+            .post(self.url("/api/users"))
+            .json(body)
+            .send()
+            .await
+            .expect("POST answers")
     }
 
     /// POSTs a valid user and returns its id.
@@ -109,7 +128,12 @@ impl TestApp {
             queue: Queue::connect(&redis.redis_url, &redis.key_prefix, Timeouts::INTERACTIVE).unwrap(),
             taker: Queue::connect(&redis.redis_url, &redis.key_prefix, Timeouts::BLOCKING).unwrap(),
             store: registry::store::Store::connect(opts).await.unwrap(),
-            config: WorkerConfig { consumer: unique_name("test-consumer-"), batch_size: 64, max_attempts: 5, cache_ttl: Duration::from_secs(60) },
+            config: WorkerConfig {
+                consumer: unique_name("test-consumer-"),
+                batch_size: 64,
+                max_attempts: 5,
+                cache_ttl: Duration::from_secs(60),
+            },
         }
     }
 
@@ -119,7 +143,10 @@ impl TestApp {
         let never = CancellationToken::new();
         let mut taken = 0;
         loop {
-            let report = worker.try_process_batch(Duration::from_millis(100), &never).await.expect("a batch completes");
+            let report = worker
+                .try_process_batch(Duration::from_millis(100), &never)
+                .await
+                .expect("a batch completes");
             if report.taken == 0 {
                 return taken;
             }
@@ -129,18 +156,30 @@ impl TestApp {
 
     /// Rows in the users table.
     pub async fn stored_count(&self) -> u64 {
-        let mut conn = mysql_async::Conn::from_url(self.config.mysql.mysql_url.as_str()).await.unwrap();
+        let mut conn = mysql_async::Conn::from_url(self.config.mysql.mysql_url.as_str())
+            .await
+            .unwrap();
         conn.query_first("SELECT COUNT(*) FROM users").await.unwrap().unwrap()
     }
 
     /// Drops the test's database and Redis keys.
     pub async fn cleanup(self) {
-        let mut conn = mysql_async::Conn::from_url(self.config.mysql.mysql_url.as_str()).await.unwrap();
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.db)).await.unwrap();
-        if let Ok(client) = redis::Client::open(self.config.redis.redis_url.as_str()) {
-            if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
+        let mut conn = mysql_async::Conn::from_url(self.config.mysql.mysql_url.as_str())
+            .await
+            .unwrap();
+        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.db))
+            .await
+            .unwrap();
+        if let Ok(client) = redis::Client::open(self.config.redis.redis_url.as_str())
+            && let Ok(mut redis) = client.get_multiplexed_async_connection().await
+        {
+            {
                 let pattern = format!("{{{}}}:*", self.config.redis.key_prefix);
-                let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut redis).await.unwrap_or_default();
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(pattern)
+                    .query_async(&mut redis)
+                    .await
+                    .unwrap_or_default();
                 if !keys.is_empty() {
                     let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap_or(());
                 }

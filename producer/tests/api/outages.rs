@@ -8,7 +8,11 @@ use registry::testing::RedisServer;
 #[tokio::test]
 async fn a_post_while_redis_is_down_answers_503_and_queues_nothing() {
     let mut redis = RedisServer::start();
-    let app = spawn_app_with(Options { redis_url: Some(redis.url()), ..Default::default() }).await;
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis.url()),
+        ..Default::default()
+    })
+    .await;
     app.add_user("before", None).await;
     redis.stop();
     let resp = app.post_user(&json!({"name": "during the outage"})).await;
@@ -17,8 +21,14 @@ async fn a_post_while_redis_is_down_answers_503_and_queues_nothing() {
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["error"], "unavailable");
     let (status, ready) = app.get_json("/health/ready").await;
-    assert_eq!((status, ready["redis"].as_str(), ready["mysql"].as_str()), (503, Some("unreachable"), Some("ok")));
-    assert!(ready["message"].as_str().unwrap().contains("Redis"), "readiness names what failed");
+    assert_eq!(
+        (status, ready["redis"].as_str(), ready["mysql"].as_str()),
+        (503, Some("unreachable"), Some("ok"))
+    );
+    assert!(
+        ready["message"].as_str().unwrap().contains("Redis"),
+        "readiness names what failed"
+    );
     redis.start_again();
     // Wait for the connection manager to reconnect.
     for _ in 0..50 {
@@ -35,16 +45,26 @@ async fn a_post_while_redis_is_down_answers_503_and_queues_nothing() {
 #[tokio::test]
 async fn reads_answer_from_mysql_while_redis_is_down() {
     let mut redis = RedisServer::start();
-    let app = spawn_app_with(Options { redis_url: Some(redis.url()), ..Default::default() }).await;
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis.url()),
+        ..Default::default()
+    })
+    .await;
     let id = app.add_user("Durable", None).await;
     app.drain().await;
     assert_eq!(app.get_json(&format!("/api/users/{id}")).await.1["source"], "database");
     assert_eq!(app.get_json(&format!("/api/users/{id}")).await.1["source"], "cache");
     redis.stop();
     let (status, user) = app.get_json(&format!("/api/users/{id}")).await;
-    assert_eq!((status, user["source"].as_str(), user["name"].as_str()), (200, Some("database"), Some("Durable")));
+    assert_eq!(
+        (status, user["source"].as_str(), user["name"].as_str()),
+        (200, Some("database"), Some("Durable"))
+    );
     let (status, _) = app.get_json("/api/users/424242").await;
-    assert_eq!(status, 503, "an unknown id cannot be told from a queued one while Redis is down");
+    assert_eq!(
+        status, 503,
+        "an unknown id cannot be told from a queued one while Redis is down"
+    );
     redis.start_again();
     app.cleanup().await;
 }
@@ -52,7 +72,11 @@ async fn reads_answer_from_mysql_while_redis_is_down() {
 #[tokio::test]
 async fn ids_are_never_reused_when_redis_comes_back_empty() {
     let mut redis = RedisServer::start();
-    let app = spawn_app_with(Options { redis_url: Some(redis.url()), ..Default::default() }).await;
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis.url()),
+        ..Default::default()
+    })
+    .await;
     let mut before = Vec::new();
     for i in 0..20 {
         before.push(app.add_user(&format!("before {i}"), None).await);
@@ -73,7 +97,10 @@ async fn ids_are_never_reused_when_redis_comes_back_empty() {
         after.push(id.expect("the producer recovers after Redis restarts"));
     }
     let highest_before = *before.iter().max().unwrap();
-    assert!(after.iter().all(|id| *id > highest_before), "every new id is above every old one");
+    assert!(
+        after.iter().all(|id| *id > highest_before),
+        "every new id is above every old one"
+    );
     app.drain().await;
     assert_eq!(app.stored_count().await, 40, "no stored user was overwritten");
     let (_, first) = app.get_json(&format!("/api/users/{}", before[0])).await;

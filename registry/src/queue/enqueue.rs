@@ -24,7 +24,12 @@ pub struct IdempotencyRecord {
 impl IdempotencyRecord {
     fn parse(raw: &str) -> Result<Self, QueueError> {
         raw.split_once('\n')
-            .and_then(|(id, body)| Some(Self { id: UserId::parse(id)?, body: body.to_owned() }))
+            .and_then(|(id, body)| {
+                Some(Self {
+                    id: UserId::parse(id)?,
+                    body: body.to_owned(),
+                })
+            })
             .ok_or_else(|| QueueError::Protocol(format!("bad idempotency record {raw:?}")))
     }
 }

@@ -11,7 +11,9 @@ pub struct Keys {
 impl Keys {
     /// Keys for the deployment prefix `prefix` (e.g. `users` gives `{users}:queue`).
     pub fn new(prefix: &str) -> Self {
-        Self { tag: format!("{{{prefix}}}") }
+        Self {
+            tag: format!("{{{prefix}}}"),
+        }
     }
 
     /// The `{prefix}` hash tag every key starts with.

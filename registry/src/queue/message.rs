@@ -95,7 +95,12 @@ impl Message {
         }
         let id = UserId::new(self.id).ok_or(DecodeError::Id)?;
         let user = NewUser::parse(&self.name, self.email.as_deref()).map_err(DecodeError::Invalid)?;
-        Ok(ValidMessage { id, user, accepted_at: self.accepted_at, request_id: self.request_id })
+        Ok(ValidMessage {
+            id,
+            user,
+            accepted_at: self.accepted_at,
+            request_id: self.request_id,
+        })
     }
 }
 
@@ -105,7 +110,12 @@ mod tests {
 
     #[test]
     fn a_tail_completed_by_the_script_decodes_to_the_same_user() {
-        let tail = MessageTail { name: "Zoë \"Z\" O'Neil", email: Some("z@example.com"), accepted_at: 7, request_id: "r-1" };
+        let tail = MessageTail {
+            name: "Zoë \"Z\" O'Neil",
+            email: Some("z@example.com"),
+            accepted_at: 7,
+            request_id: "r-1",
+        };
         let raw = format!("{{\"v\":1,\"id\":29000000000001,{}", tail.encode());
         let msg = Message::decode(&raw).unwrap().validate().unwrap();
         assert_eq!(msg.id.get(), 29_000_000_000_001);
@@ -118,8 +128,14 @@ mod tests {
     fn broken_messages_say_why() {
         let cases = [
             ("not json", "undecodable"),
-            (r#"{"v":2,"id":1,"name":"a","accepted_at":1,"request_id":"r"}"#, "version"),
-            (r#"{"v":1,"id":0,"name":"a","accepted_at":1,"request_id":"r"}"#, "invalid id"),
+            (
+                r#"{"v":2,"id":1,"name":"a","accepted_at":1,"request_id":"r"}"#,
+                "version",
+            ),
+            (
+                r#"{"v":1,"id":0,"name":"a","accepted_at":1,"request_id":"r"}"#,
+                "invalid id",
+            ),
             (r#"{"v":1,"id":1,"name":"  ","accepted_at":1,"request_id":"r"}"#, "name"),
         ];
         for (raw, want) in cases {

@@ -70,6 +70,11 @@ impl Queue {
             .arg(self.keys.processing_prefix())
             .invoke_async(&mut self.conn())
             .await?;
-        Ok(QueueStats { pending, processing, dead, consumers })
+        Ok(QueueStats {
+            pending,
+            processing,
+            dead,
+            consumers,
+        })
     }
 }

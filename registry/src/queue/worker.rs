@@ -38,18 +38,34 @@ impl Queue {
     /// up to `wait` for the first one. Messages stay in that list until acknowledged.
     pub async fn take(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<String>, QueueError> {
         let (queue, processing) = (self.keys.queue(), self.keys.processing(consumer));
-        let batch: Vec<String> = TAKE.key(&queue).key(&processing).arg(max).invoke_async(&mut self.conn()).await?;
+        let batch: Vec<String> = TAKE
+            .key(&queue)
+            .key(&processing)
+            .arg(max)
+            .invoke_async(&mut self.conn())
+            .await?;
         if !batch.is_empty() {
             return Ok(batch);
         }
         let first: Option<String> = self
             .conn()
-            .blmove(&queue, &processing, redis::Direction::Right, redis::Direction::Left, wait.as_secs_f64())
+            .blmove(
+                &queue,
+                &processing,
+                redis::Direction::Right,
+                redis::Direction::Left,
+                wait.as_secs_f64(),
+            )
             .await?;
         let Some(first) = first else { return Ok(Vec::new()) };
         let mut batch = vec![first];
         if max > 1 {
-            let more: Vec<String> = TAKE.key(&queue).key(&processing).arg(max - 1).invoke_async(&mut self.conn()).await?;
+            let more: Vec<String> = TAKE
+                .key(&queue)
+                .key(&processing)
+                .arg(max - 1)
+                .invoke_async(&mut self.conn())
+                .await?;
             batch.extend(more);
         }
         Ok(batch)
@@ -68,7 +84,13 @@ impl Queue {
                     // Write-through that never pre-fills: a cached copy is refreshed (XX), and
                     // a new user enters the cache on its first read (cache-aside).
                     let key = keys.user(UserId::new(user.id).expect("stored ids are positive"));
-                    pipe.cmd("SET").arg(key).arg(json).arg("EX").arg(cache_ttl.as_secs()).arg("XX").ignore();
+                    pipe.cmd("SET")
+                        .arg(key)
+                        .arg(json)
+                        .arg("EX")
+                        .arg(cache_ttl.as_secs())
+                        .arg("XX")
+                        .ignore();
                 }
                 Disposition::Rejected => {}
                 Disposition::Retry => {

@@ -67,19 +67,31 @@ async fn plan(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Vec<Pl
     let ids: Vec<u64> = batch.iter().map(|m| m.id.get()).collect();
     let in_ids = placeholders(ids.len());
     let stored: HashMap<u64, String> = tx
-        .exec::<(u64, String), _, _>(format!("SELECT id, request_id FROM users WHERE id IN ({in_ids})"), ids.clone())
+        .exec::<(u64, String), _, _>(
+            format!("SELECT id, request_id FROM users WHERE id IN ({in_ids})"),
+            ids.clone(),
+        )
         .await?
         .into_iter()
         .collect();
     let rejected: HashMap<u64, String> = tx
-        .exec::<(u64, String), _, _>(format!("SELECT id, reason FROM rejected_users WHERE id IN ({in_ids})"), ids)
+        .exec::<(u64, String), _, _>(
+            format!("SELECT id, reason FROM rejected_users WHERE id IN ({in_ids})"),
+            ids,
+        )
         .await?
         .into_iter()
         .collect();
-    let keys: Vec<String> = batch.iter().filter_map(|m| m.user.email.as_ref().map(|e| e.key())).collect();
+    let keys: Vec<String> = batch
+        .iter()
+        .filter_map(|m| m.user.email.as_ref().map(|e| e.key()))
+        .collect();
     let mut taken: HashSet<String> = HashSet::new();
     if !keys.is_empty() {
-        let sql = format!("SELECT email_key FROM users WHERE email_key IN ({})", placeholders(keys.len()));
+        let sql = format!(
+            "SELECT email_key FROM users WHERE email_key IN ({})",
+            placeholders(keys.len())
+        );
         taken = tx.exec::<String, _, _>(sql, keys).await?.into_iter().collect();
     }
     let mut planned: HashMap<u64, &str> = HashMap::new();
@@ -108,7 +120,12 @@ async fn plan(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Vec<Pl
 }
 
 async fn insert_users(tx: &mut Transaction<'_>, batch: &[ValidMessage], plans: &[Plan]) -> Result<(), StoreError> {
-    let rows: Vec<&ValidMessage> = batch.iter().zip(plans).filter(|(_, p)| matches!(p, Plan::Insert)).map(|(m, _)| m).collect();
+    let rows: Vec<&ValidMessage> = batch
+        .iter()
+        .zip(plans)
+        .filter(|(_, p)| matches!(p, Plan::Insert))
+        .map(|(m, _)| m)
+        .collect();
     if rows.is_empty() {
         return Ok(());
     }
@@ -169,7 +186,10 @@ async fn stored_users(
         return Ok(HashMap::new());
     }
     let ids: Vec<u64> = wanted.iter().map(|m| m.id.get()).collect();
-    let sql = format!("SELECT {USER_COLUMNS}, request_id FROM users WHERE id IN ({})", placeholders(ids.len()));
+    let sql = format!(
+        "SELECT {USER_COLUMNS}, request_id FROM users WHERE id IN ({})",
+        placeholders(ids.len())
+    );
     let rows: Vec<(u64, String, Option<String>, String, String)> = tx.exec(sql, ids).await?;
     let found: HashMap<u64, (StoredUser, String)> = rows
         .into_iter()

@@ -33,10 +33,15 @@ const TABLES: [&str; 2] = [
 
 /// Creates the URL's database when it is missing, if this user has the right.
 pub async fn create_database(opts: &Opts) -> Result<(), StoreError> {
-    let Some(db) = opts.db_name().map(str::to_owned) else { return Ok(()) };
+    let Some(db) = opts.db_name().map(str::to_owned) else {
+        return Ok(());
+    };
     let server = OptsBuilder::from_opts(opts.clone()).db_name(None::<String>);
     let mut conn = Conn::new(server).await?;
-    let sql = format!("CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4", db.replace('`', "``"));
+    let sql = format!(
+        "CREATE DATABASE IF NOT EXISTS `{}` CHARACTER SET utf8mb4",
+        db.replace('`', "``")
+    );
     let created = conn.query_drop(sql).await;
     let _ = conn.disconnect().await;
     match created {
