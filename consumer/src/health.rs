@@ -29,17 +29,12 @@ async fn ready(probe: Data<&Arc<Probe>>) -> Response {
     let (redis, mysql) = tokio::join!(probe.queue.ping(), probe.store.ping());
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };
     let mut body = json!({"status": "ready", "redis": word(redis.is_ok()), "mysql": word(mysql.is_ok())});
-    if redis.is_ok() && mysql.is_ok() {
+    let Some(message) = registry::health::unready(redis.is_ok(), mysql.is_ok()) else {
         return Json(body).into_response();
-    }
-    let failed: Vec<&str> = [("Redis", redis.is_ok()), ("MySQL", mysql.is_ok())]
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| *n)
-        .collect();
+    };
     body["status"] = json!("not_ready");
     body["error"] = json!("not_ready");
-    body["message"] = json!(format!("{} unreachable", failed.join(" and ")));
+    body["message"] = json!(message);
     Json(body).with_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
 }
 

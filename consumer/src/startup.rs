@@ -37,7 +37,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn on_signal(stop: CancellationToken, abandon: CancellationToken) {
-    registry_shutdown_signal().await;
+    registry::health::shutdown_signal().await;
+    tracing::info!("finishing the current batch");
     stop.cancel();
     tokio::time::sleep(FINISH_WITHIN).await;
     abandon.cancel();
@@ -155,14 +156,4 @@ async fn keep_lease(queue: Queue, consumer: String, lease: Duration, stop: Cance
             () = tokio::time::sleep(REAP_EVERY) => {}
         }
     }
-}
-
-async fn registry_shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("stop signal received: finishing the current batch");
 }

@@ -162,17 +162,5 @@ fn cors(origins: &[String]) -> Option<Cors> {
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("stop signal received");
+    registry::health::shutdown_signal().await;
 }

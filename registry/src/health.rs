@@ -27,3 +27,34 @@ pub async fn probe(port: u16, path: &str) -> Result<bool, std::io::Error> {
 pub fn port_of(listen: &str) -> Option<u16> {
     listen.rsplit_once(':').and_then(|(_, port)| port.parse().ok())
 }
+
+/// The `healthcheck` subcommand: Ok when `path` on the local port of `listen` answers 2xx.
+pub async fn check(listen: &str, path: &str) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let port = port_of(listen).with_context(|| format!("{listen:?} has no port"))?;
+    let healthy = probe(port, path).await.context("probing the local health endpoint")?;
+    anyhow::ensure!(healthy, "not ready");
+    Ok(())
+}
+
+/// Readiness of the two dependencies: `None` when both answer, else a message naming the
+/// failed ones (e.g. `"Redis unreachable"`).
+pub fn unready(redis_ok: bool, mysql_ok: bool) -> Option<String> {
+    let failed: Vec<&str> = [("Redis", redis_ok), ("MySQL", mysql_ok)]
+        .iter()
+        .filter(|(_, ok)| !ok)
+        .map(|(n, _)| *n)
+        .collect();
+    (!failed.is_empty()).then(|| format!("{} unreachable", failed.join(" and ")))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stop signal received");
+}

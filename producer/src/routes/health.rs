@@ -71,11 +71,6 @@ impl HealthApi {
 /// The readiness answer for the two dependencies' states.
 pub fn readiness(redis_ok: bool, mysql_ok: bool) -> ReadyResponse {
     let word = |ok: bool| if ok { "ok" } else { "unreachable" }.to_owned();
-    let failed: Vec<&str> = [("Redis", redis_ok), ("MySQL", mysql_ok)]
-        .iter()
-        .filter(|(_, ok)| !ok)
-        .map(|(n, _)| *n)
-        .collect();
     let mut body = Readiness {
         status: "ready".into(),
         redis: word(redis_ok),
@@ -83,11 +78,11 @@ pub fn readiness(redis_ok: bool, mysql_ok: bool) -> ReadyResponse {
         message: None,
         error: None,
     };
-    if failed.is_empty() {
+    let Some(message) = registry::health::unready(redis_ok, mysql_ok) else {
         return ReadyResponse::Ready(Json(body));
-    }
+    };
     body.status = "not_ready".into();
     body.error = Some("not_ready".into());
-    body.message = Some(format!("{} unreachable", failed.join(" and ")));
+    body.message = Some(message);
     ReadyResponse::NotReady(Json(body))
 }
