@@ -58,8 +58,6 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
     );
     let queue = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::INTERACTIVE)
         .context("invalid Redis URL")?;
-    let taker = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::BLOCKING)
-        .context("invalid Redis URL")?;
     let opts = store::options(&config.mysql.mysql_url, config.mysql.mysql_password_file.as_deref())?;
     let store = registry::retry::until_done("connecting to MySQL", &stop, StoreError::is_transient, || {
         Store::connect(opts.clone())
@@ -67,6 +65,15 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
     .await;
     let Some(store) = store else { return Ok(()) };
     let store = store.context("connecting to MySQL")?;
+
+    let worker_config = WorkerConfig {
+        consumer: consumer.clone(),
+        batch_size: config.batch_size as usize,
+        max_attempts: config.max_attempts,
+        cache_ttl: config.cache.ttl(),
+    };
+    let worker =
+        Worker::new(queue.clone(), store.clone(), worker_config).context("opening the blocking Redis connection")?;
 
     let probe = Arc::new(Probe {
         queue: queue.clone(),
@@ -86,17 +93,6 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         stop.clone(),
     ));
 
-    let worker = Worker {
-        queue: queue.clone(),
-        taker,
-        store: store.clone(),
-        config: WorkerConfig {
-            consumer: consumer.clone(),
-            batch_size: config.batch_size as usize,
-            max_attempts: config.max_attempts,
-            cache_ttl: config.cache.ttl(),
-        },
-    };
     consume(&worker, &stop, &abandon).await;
     leases.abort();
     match queue.leave(&consumer).await {

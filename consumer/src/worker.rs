@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use registry::queue::{Ack, Disposition, Message, Queue, ValidMessage};
+use registry::queue::{Ack, Disposition, Message, Queue, QueueError, Timeouts, ValidMessage};
 use registry::store::{Outcome, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -59,6 +59,30 @@ pub struct BatchReport {
 }
 
 impl Worker {
+    /// A worker over `queue` (its non-blocking connection) and `store`; the connection that
+    /// blocks on BLMOVE is opened beside the queue's.
+    pub fn new(queue: Queue, store: Store, config: WorkerConfig) -> Result<Self, QueueError> {
+        let taker = queue.with_timeouts(Timeouts::BLOCKING)?;
+        Ok(Self {
+            queue,
+            taker,
+            store,
+            config,
+        })
+    }
+
+    /// Runs batches until one finds the queue empty (after waiting `wait`); returns how many
+    /// messages were taken.
+    pub async fn drain(&self, wait: Duration, cancel: &CancellationToken) -> Result<usize, BatchError> {
+        let mut taken = 0;
+        loop {
+            match self.try_process_batch(wait, cancel).await?.taken {
+                0 => return Ok(taken),
+                n => taken += n,
+            }
+        }
+    }
+
     /// Takes one batch (waiting up to `wait` for the first message), stores and acknowledges
     /// it. Transient MySQL/Redis failures after the take are retried until `cancel` fires.
     pub async fn try_process_batch(

@@ -84,6 +84,7 @@ impl Timeouts {
 /// A handle on one deployment's queue; cheap to clone (one multiplexed connection).
 #[derive(Clone)]
 pub struct Queue {
+    client: redis::Client,
     conn: ConnectionManager,
     keys: Arc<Keys>,
 }
@@ -92,15 +93,21 @@ impl Queue {
     /// Connects lazily: the first command connects, and the manager reconnects after failures.
     pub fn connect(url: &str, key_prefix: &str, timeouts: Timeouts) -> Result<Self, QueueError> {
         let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(timeouts.connect))
-            .set_response_timeout(timeouts.response)
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config)?;
+        let conn = manager(&client, timeouts)?;
         Ok(Self {
+            client,
             conn,
             keys: Arc::new(Keys::new(key_prefix)),
+        })
+    }
+
+    /// A second connection to the same server and keys with other timeouts (a consumer's
+    /// blocking BLMOVE must not hold up its other commands).
+    pub fn with_timeouts(&self, timeouts: Timeouts) -> Result<Self, QueueError> {
+        Ok(Self {
+            client: self.client.clone(),
+            conn: manager(&self.client, timeouts)?,
+            keys: self.keys.clone(),
         })
     }
 
@@ -119,4 +126,14 @@ impl Queue {
         let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
         Ok(())
     }
+}
+
+/// A lazily connecting, reconnecting multiplexed connection.
+fn manager(client: &redis::Client, timeouts: Timeouts) -> Result<ConnectionManager, QueueError> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(timeouts.connect))
+        .set_response_timeout(timeouts.response)
+        .set_number_of_retries(1)
+        .set_max_delay(Duration::from_millis(500));
+    Ok(ConnectionManager::new_lazy_with_config(client.clone(), config)?)
 }

@@ -282,3 +282,59 @@ pub fn shared_mysql_base() -> String {
         })
         .clone()
 }
+
+/// Prefix of every database a test creates (see [`test_database_name`]).
+const TEST_DB_PREFIX: &str = "t_";
+
+/// A new database name for one test.
+pub fn test_database_name() -> String {
+    unique_name(TEST_DB_PREFIX)
+}
+
+/// Drops the test databases that earlier runs left behind on the shared MariaDB. Runs once
+/// per test binary; call it before creating a test database there.
+pub async fn sweep_test_databases() {
+    use mysql_async::prelude::Queryable;
+    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    SWEPT
+        .get_or_init(|| async {
+            let mut conn = mysql_async::Conn::from_url(shared_mysql_base())
+                .await
+                .expect("MariaDB answers");
+            let pattern = format!("{}%", TEST_DB_PREFIX.replace('_', "\\_"));
+            let dbs: Vec<String> = conn
+                .exec(
+                    "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE ?",
+                    (pattern,),
+                )
+                .await
+                .expect("listing databases");
+            for db in dbs {
+                conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+                    .await
+                    .expect("dropping a leftover database");
+            }
+        })
+        .await;
+}
+
+/// Drops a test's database (named in `mysql_url`) and deletes its Redis keys.
+pub async fn drop_test_data(mysql_url: &str, redis_url: &str, key_prefix: &str) {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mysql_async::Conn::from_url(mysql_url).await.expect("MariaDB answers");
+    let db = mysql_url.rsplit('/').next().expect("the URL names a database");
+    conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .expect("dropping the test database");
+    let client = redis::Client::open(redis_url).expect("a valid Redis URL");
+    if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{{{key_prefix}}}:*"))
+            .query_async(&mut redis)
+            .await
+            .unwrap_or_default();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap_or(());
+        }
+    }
+}

@@ -7,7 +7,9 @@ use consumer::worker::{Worker, WorkerConfig};
 use mysql_async::prelude::Queryable;
 use registry::queue::{Message, Queue, Timeouts};
 use registry::store::Store;
-use registry::testing::{shared_mysql_base, shared_redis_url, unique_name};
+use registry::testing::{
+    drop_test_data, shared_mysql_base, shared_redis_url, sweep_test_databases, test_database_name, unique_name,
+};
 use tokio_util::sync::CancellationToken;
 
 pub struct Harness {
@@ -20,12 +22,13 @@ pub struct Harness {
 
 impl Harness {
     pub async fn new() -> Self {
+        sweep_test_databases().await;
         Self::with(shared_redis_url(), shared_mysql_base()).await
     }
 
     pub async fn with(redis_url: String, mysql_base: String) -> Self {
         let prefix = unique_name("t-");
-        let mysql_url = format!("{mysql_base}{}", unique_name("t_"));
+        let mysql_url = format!("{mysql_base}{}", test_database_name());
         let queue = Queue::connect(&redis_url, &prefix, Timeouts::INTERACTIVE).unwrap();
         let redis = redis::Client::open(redis_url.as_str())
             .unwrap()
@@ -83,30 +86,22 @@ impl Harness {
     }
 
     pub async fn worker(&self) -> Worker {
-        Worker {
-            queue: self.queue.clone(),
-            taker: Queue::connect(&self.redis_url, &self.prefix, Timeouts::BLOCKING).unwrap(),
-            store: self.store().await,
-            config: WorkerConfig {
-                consumer: unique_name("w-"),
-                batch_size: 64,
-                max_attempts: 3,
-                cache_ttl: Duration::from_secs(60),
-            },
-        }
+        let config = WorkerConfig {
+            consumer: unique_name("w-"),
+            batch_size: 64,
+            max_attempts: 3,
+            cache_ttl: Duration::from_secs(60),
+        };
+        Worker::new(self.queue.clone(), self.store().await, config).unwrap()
     }
 
     /// Runs batches until the queue is empty.
     pub async fn drain(&self) {
         let worker = self.worker().await;
-        let never = CancellationToken::new();
-        while worker
-            .try_process_batch(Duration::from_millis(100), &never)
+        worker
+            .drain(Duration::from_millis(100), &CancellationToken::new())
             .await
-            .unwrap()
-            .taken
-            > 0
-        {}
+            .unwrap();
     }
 
     /// A count, or 0 while the consumer has not created the database yet.
@@ -171,23 +166,7 @@ impl Harness {
     }
 
     pub async fn cleanup(self) {
-        let mut conn = mysql_async::Conn::from_url(self.mysql_url.as_str()).await.unwrap();
-        let db = self.mysql_url.rsplit('/').next().unwrap().to_owned();
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
-            .await
-            .unwrap();
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{{{}}}:*", self.prefix))
-            .query_async(&mut self.redis.clone())
-            .await
-            .unwrap();
-        if !keys.is_empty() {
-            let () = redis::cmd("DEL")
-                .arg(keys)
-                .query_async(&mut self.redis.clone())
-                .await
-                .unwrap();
-        }
+        drop_test_data(&self.mysql_url, &self.redis_url, &self.prefix).await;
     }
 }
 

@@ -10,7 +10,9 @@ use producer::startup::Application;
 use producer::state::AppState;
 use registry::config::{CacheArgs, LogArgs, MysqlArgs, RedisArgs};
 use registry::queue::{Queue, Timeouts};
-use registry::testing::{shared_mysql_base, shared_redis_url, unique_name};
+use registry::testing::{
+    drop_test_data, shared_mysql_base, shared_redis_url, sweep_test_databases, test_database_name, unique_name,
+};
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +22,6 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: Arc<AppState>,
     pub config: Config,
-    pub db: String,
 }
 
 /// How a test wants its producer.
@@ -29,7 +30,6 @@ pub struct Options {
     pub rate_limit: u32,
     pub burst: u32,
     pub redis_url: Option<String>,
-    pub mysql_base: Option<String>,
     pub trusted_proxies: Vec<&'static str>,
     pub cors: Vec<&'static str>,
 }
@@ -39,9 +39,9 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
-    sweep_leftovers().await;
-    let db = unique_name("t_");
-    let mysql_base = opts.mysql_base.unwrap_or_else(shared_mysql_base);
+    sweep_test_databases().await;
+    let mysql_base = shared_mysql_base();
+    let db = test_database_name();
     let config = Config {
         listen: "127.0.0.1:0".into(),
         redis: RedisArgs {
@@ -68,29 +68,7 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         http: reqwest::Client::new(),
         state,
         config,
-        db,
     }
-}
-
-/// Drops the databases that earlier runs' tests left behind (once per test binary).
-async fn sweep_leftovers() {
-    static SWEPT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
-    SWEPT
-        .get_or_init(|| async {
-            let mut conn = mysql_async::Conn::from_url(shared_mysql_base())
-                .await
-                .expect("MariaDB answers");
-            let dbs: Vec<String> = conn
-                .query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE 't\\_%'")
-                .await
-                .unwrap();
-            for db in dbs {
-                conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
-                    .await
-                    .unwrap();
-            }
-        })
-        .await;
 }
 
 impl TestApp {
@@ -123,35 +101,25 @@ impl TestApp {
     /// A worker over this app's queue and database, as a consumer would run it.
     pub async fn worker(&self) -> Worker {
         let redis = &self.config.redis;
+        let queue = Queue::connect(&redis.redis_url, &redis.key_prefix, Timeouts::INTERACTIVE).unwrap();
         let opts = registry::store::options(&self.config.mysql.mysql_url, None).unwrap();
-        Worker {
-            queue: Queue::connect(&redis.redis_url, &redis.key_prefix, Timeouts::INTERACTIVE).unwrap(),
-            taker: Queue::connect(&redis.redis_url, &redis.key_prefix, Timeouts::BLOCKING).unwrap(),
-            store: registry::store::Store::connect(opts).await.unwrap(),
-            config: WorkerConfig {
-                consumer: unique_name("test-consumer-"),
-                batch_size: 64,
-                max_attempts: 5,
-                cache_ttl: Duration::from_secs(60),
-            },
-        }
+        let store = registry::store::Store::connect(opts).await.unwrap();
+        let config = WorkerConfig {
+            consumer: unique_name("test-consumer-"),
+            batch_size: 64,
+            max_attempts: 5,
+            cache_ttl: Duration::from_secs(60),
+        };
+        Worker::new(queue, store, config).unwrap()
     }
 
     /// Runs batches until the queue is empty; returns how many messages were taken.
     pub async fn drain(&self) -> usize {
         let worker = self.worker().await;
-        let never = CancellationToken::new();
-        let mut taken = 0;
-        loop {
-            let report = worker
-                .try_process_batch(Duration::from_millis(100), &never)
-                .await
-                .expect("a batch completes");
-            if report.taken == 0 {
-                return taken;
-            }
-            taken += report.taken;
-        }
+        worker
+            .drain(Duration::from_millis(100), &CancellationToken::new())
+            .await
+            .expect("every batch completes")
     }
 
     /// Rows in the users table.
@@ -164,26 +132,7 @@ impl TestApp {
 
     /// Drops the test's database and Redis keys.
     pub async fn cleanup(self) {
-        let mut conn = mysql_async::Conn::from_url(self.config.mysql.mysql_url.as_str())
-            .await
-            .unwrap();
-        conn.query_drop(format!("DROP DATABASE IF EXISTS `{}`", self.db))
-            .await
-            .unwrap();
-        if let Ok(client) = redis::Client::open(self.config.redis.redis_url.as_str())
-            && let Ok(mut redis) = client.get_multiplexed_async_connection().await
-        {
-            {
-                let pattern = format!("{{{}}}:*", self.config.redis.key_prefix);
-                let keys: Vec<String> = redis::cmd("KEYS")
-                    .arg(pattern)
-                    .query_async(&mut redis)
-                    .await
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap_or(());
-                }
-            }
-        }
+        let (mysql, redis) = (&self.config.mysql, &self.config.redis);
+        drop_test_data(&mysql.mysql_url, &redis.redis_url, &redis.key_prefix).await;
     }
 }
