@@ -37,7 +37,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
 }
 
 async fn on_signal(stop: CancellationToken, abandon: CancellationToken) {
-    registry::health::shutdown_signal().await;
+    registry::shutdown_signal().await;
     tracing::info!("finishing the current batch");
     stop.cancel();
     tokio::time::sleep(FINISH_WITHIN).await;

@@ -13,7 +13,7 @@ async fn main() -> anyhow::Result<()> {
     }
     registry::telemetry::init(cli.config.log.log_format);
     let app = Application::build(cli.config).await.context("starting the producer")?;
-    app.run_until_stopped(producer::startup::shutdown_signal())
+    app.run_until_stopped(registry::shutdown_signal())
         .await
         .context("serving HTTP")
 }

@@ -104,7 +104,7 @@ async fn connect_store(opts: mysql_async::Opts) -> anyhow::Result<Store> {
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     let watcher = tokio::spawn(async move {
-        shutdown_signal().await;
+        registry::shutdown_signal().await;
         on_signal.cancel();
     });
     let result = registry::retry::until_done(
@@ -158,9 +158,4 @@ fn cors(origins: &[String]) -> Option<Cors> {
     } else {
         cors.allow_origins(origins)
     })
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    registry::health::shutdown_signal().await;
 }

@@ -47,14 +47,3 @@ pub fn unready(redis_ok: bool, mysql_ok: bool) -> Option<String> {
         .collect();
     (!failed.is_empty()).then(|| format!("{} unreachable", failed.join(" and ")))
 }
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing a SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
-    tracing::info!("stop signal received");
-}

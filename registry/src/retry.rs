@@ -16,6 +16,15 @@ pub fn transient() -> ExponentialBuilder {
         .without_max_times()
 }
 
+/// Backoff for resending a command that certainly never reached the server (connection
+/// refused): three quick resends, 50, 100 and 200 ms apart.
+pub fn resend() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(50))
+        .with_factor(2.0)
+        .with_max_times(3)
+}
+
 /// Runs `op` until it succeeds, fails permanently, or `cancel` fires.
 ///
 /// Transient errors (per `is_transient`) are logged and retried after a backoff delay.

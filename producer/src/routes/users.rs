@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use backon::Retryable;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
@@ -229,22 +230,15 @@ fn answer_known(record: IdempotencyRecord, canonical: &str) -> Result<CreateUser
     Ok(CreateUserResponse::accepted(record.id))
 }
 
-/// Pushes the message, retrying briefly while Redis refuses connections (nothing was sent,
-/// so a retry cannot queue twice).
+/// Pushes the message, resending briefly while Redis refuses connections (nothing was
+/// sent, so a resend cannot queue twice).
 async fn enqueue(
     state: &AppState,
     tail: &MessageTail<'_>,
     idempotency: Option<(&str, &str)>,
 ) -> Result<Enqueued, QueueError> {
-    let mut delay = std::time::Duration::from_millis(50);
-    for _ in 0..3 {
-        match state.queue.enqueue(tail, idempotency, state.id_floor()).await {
-            Err(err) if err.never_sent() => {
-                tokio::time::sleep(delay).await;
-                delay *= 2;
-            }
-            done => return done,
-        }
-    }
-    state.queue.enqueue(tail, idempotency, state.id_floor()).await
+    (|| state.queue.enqueue(tail, idempotency, state.id_floor()))
+        .retry(registry::retry::resend())
+        .when(QueueError::never_sent)
+        .await
 }
