@@ -133,7 +133,7 @@ impl Harness {
     }
 
     /// Starts the real consumer binary on this test's queue and database.
-    pub fn spawn_consumer(&self, extra: &[&str]) -> Child {
+    pub fn spawn_consumer(&self, extra: &[&str]) -> ConsumerProcess {
         Command::new(env!("CARGO_BIN_EXE_consumer"))
             .args([
                 "--redis-url",
@@ -148,6 +148,7 @@ impl Harness {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
+            .map(ConsumerProcess)
             .expect("the consumer binary starts")
     }
 
@@ -167,6 +168,32 @@ impl Harness {
 
     pub async fn cleanup(self) {
         drop_test_data(&self.mysql_url, &self.redis_url, &self.prefix).await;
+    }
+}
+
+/// A consumer process started by a test; killed on drop, so a failing test leaves none behind.
+pub struct ConsumerProcess(Child);
+
+impl std::ops::Deref for ConsumerProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ConsumerProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ConsumerProcess {
+    fn drop(&mut self) {
+        // Already exited and reaped in a passing test: both calls then do nothing.
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
     }
 }
 
