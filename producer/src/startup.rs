@@ -2,7 +2,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -52,7 +51,7 @@ impl Application {
             cache_ttl: config.cache.ttl(),
             host: registry::hostname(),
             limiter: AppState::limiter(config.rate_limit, config.rate_limit_burst),
-            id_floor: AtomicU64::new(id_floor),
+            id_floor,
         });
         let acceptor = TcpListener::bind(config.listen.clone())
             .into_acceptor()

@@ -2,7 +2,6 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -23,7 +22,7 @@ pub struct AppState {
     /// Per-client-IP limit on writes; `None` when turned off.
     pub limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// The highest stored id seen at start: new ids are always above it.
-    pub id_floor: AtomicU64,
+    pub id_floor: u64,
 }
 
 impl AppState {
@@ -40,10 +39,5 @@ impl AppState {
         limiter
             .check_key(&ip)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
-    }
-
-    /// The current id floor.
-    pub fn id_floor(&self) -> u64 {
-        self.id_floor.load(Ordering::Relaxed)
     }
 }

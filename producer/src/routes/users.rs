@@ -237,7 +237,7 @@ async fn enqueue(
     tail: &MessageTail<'_>,
     idempotency: Option<(&str, &str)>,
 ) -> Result<Enqueued, QueueError> {
-    (|| state.queue.enqueue(tail, idempotency, state.id_floor()))
+    (|| state.queue.enqueue(tail, idempotency, state.id_floor))
         .retry(registry::retry::resend())
         .when(QueueError::never_sent)
         .await
