@@ -1,4 +1,5 @@
-//! The consumer's HTTP endpoint on METRICS_ADDR: `/health`, `/health/live`, `/health/ready`.
+//! The consumer's HTTP endpoint on METRICS_ADDR: `/health`, `/health/live`, `/health/ready`
+//! and `/metrics`.
 
 use std::sync::Arc;
 
@@ -9,6 +10,8 @@ use registry::queue::Queue;
 use registry::store::Store;
 use serde_json::json;
 
+use crate::metrics::Metrics;
+
 /// What the health endpoints check.
 pub struct Probe {
     /// The queue.
@@ -17,6 +20,8 @@ pub struct Probe {
     pub store: Store,
     /// This consumer's id.
     pub consumer: String,
+    /// The Prometheus series.
+    pub metrics: Arc<Metrics>,
 }
 
 #[handler]
@@ -38,11 +43,18 @@ async fn ready(probe: Data<&Arc<Probe>>) -> Response {
     Json(body).with_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
 }
 
+#[handler]
+async fn metrics(probe: Data<&Arc<Probe>>) -> Response {
+    let text = probe.metrics.render(&probe.queue).await;
+    text.with_content_type(registry::metrics::CONTENT_TYPE).into_response()
+}
+
 /// The routes of the health endpoint.
 pub fn routes(probe: Arc<Probe>) -> impl poem::Endpoint {
     Route::new()
         .at("/health", get(live))
         .at("/health/live", get(live))
         .at("/health/ready", get(ready))
+        .at("/metrics", get(metrics))
         .data(probe)
 }

@@ -3,5 +3,6 @@
 pub mod config;
 pub mod dead;
 pub mod health;
+pub mod metrics;
 pub mod startup;
 pub mod worker;

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::health::{self, Probe};
+use crate::metrics::RetryCause;
 use crate::worker::{BatchError, Worker, WorkerConfig};
 
 /// How long a stopping consumer may spend finishing its batch (SIGTERM to exit < 10 s).
@@ -79,6 +80,7 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         queue: queue.clone(),
         store: store.clone(),
         consumer: consumer.clone(),
+        metrics: worker.metrics.clone(),
     });
     let health = Server::new(TcpListener::bind(config.metrics_listen.clone())).run_with_graceful_shutdown(
         health::routes(probe),
@@ -114,6 +116,7 @@ async fn consume(worker: &Worker, stop: &CancellationToken, abandon: &Cancellati
             Ok(_) => backoff = registry::retry::transient_delays(),
             Err(BatchError::Cancelled) => break,
             Err(BatchError::Take(err)) => {
+                worker.metrics.retry(RetryCause::Redis);
                 let delay = backoff.next().unwrap_or(Duration::from_secs(5));
                 tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "queue unavailable");
                 tokio::select! {

@@ -1,11 +1,14 @@
 //! The worker: take a batch, store it in one transaction, acknowledge it.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use registry::queue::{Ack, Disposition, Message, Queue, QueueError, Timeouts, ValidMessage};
+use registry::queue::{Ack, DeadCause, Disposition, Message, Queue, QueueError, Timeouts, ValidMessage};
 use registry::store::{Outcome, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
+
+use crate::metrics::{Metrics, RetryCause};
 
 /// How a worker behaves.
 #[derive(Debug, Clone)]
@@ -30,6 +33,8 @@ pub struct Worker {
     pub store: Store,
     /// Settings.
     pub config: WorkerConfig,
+    /// The Prometheus series.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Why a batch did not complete.
@@ -68,6 +73,7 @@ impl Worker {
             taker,
             store,
             config,
+            metrics: Arc::new(Metrics::new()),
         })
     }
 
@@ -97,6 +103,7 @@ impl Worker {
         if raw.is_empty() {
             return Ok(BatchReport::default());
         }
+        self.metrics.batch(raw.len());
         let span = tracing::info_span!("batch", size = raw.len(), consumer = %self.config.consumer);
         self.process(raw, cancel).instrument(span).await
     }
@@ -114,7 +121,10 @@ impl Worker {
                     acks[i] = Some(Ack {
                         raw: text.clone(),
                         id,
-                        disposition: Disposition::Dead(err.to_string()),
+                        disposition: Disposition::Dead {
+                            cause: err.cause(),
+                            reason: err.to_string(),
+                        },
                     });
                 }
             }
@@ -136,7 +146,7 @@ impl Worker {
         let acked = registry::retry::until_done(
             "acknowledging a batch",
             cancel,
-            |e: &registry::queue::QueueError| e.is_transient(),
+            |e: &QueueError| self.transient(e.is_transient(), RetryCause::Redis),
             || {
                 self.queue
                     .acknowledge(&self.config.consumer, &acks, self.config.cache_ttl)
@@ -145,6 +155,7 @@ impl Worker {
         .await;
         match acked {
             Some(Ok(())) => {
+                self.count(&acks, &valid);
                 tracing::info!(
                     stored = report.stored,
                     rejected = report.rejected,
@@ -205,11 +216,52 @@ impl Worker {
         messages: &[ValidMessage],
         cancel: &CancellationToken,
     ) -> Result<Result<Vec<Outcome>, StoreError>, BatchError> {
-        registry::retry::until_done("storing a batch", cancel, StoreError::is_transient, || {
-            self.store.persist(messages)
-        })
+        registry::retry::until_done(
+            "storing a batch",
+            cancel,
+            |e: &StoreError| self.transient(e.is_transient(), RetryCause::Mysql),
+            || async {
+                let started = Instant::now();
+                let result = self.store.persist(messages).await;
+                self.metrics.persisted(started.elapsed());
+                result
+            },
+        )
         .await
         .ok_or(BatchError::Cancelled)
+    }
+
+    /// Counts a retry when an error is transient (and so will be retried).
+    fn transient(&self, transient: bool, cause: RetryCause) -> bool {
+        if transient {
+            self.metrics.retry(cause);
+        }
+        transient
+    }
+
+    /// After an acknowledgement: counts retries and dead letters, times and logs each stored
+    /// user (with the request id that created it, to follow one user across both logs).
+    fn count(&self, acks: &[Ack], valid: &[(usize, ValidMessage)]) {
+        let now = registry::now_millis();
+        for ack in acks {
+            match &ack.disposition {
+                Disposition::Retry => self.metrics.retry(RetryCause::Failed),
+                Disposition::Dead { cause, .. } => self.metrics.dead_letter(*cause),
+                Disposition::Stored(_) | Disposition::Rejected => {}
+            }
+        }
+        for (index, message) in valid {
+            match acks[*index].disposition {
+                Disposition::Stored(_) => {
+                    self.metrics.stored(message.accepted_at, now);
+                    tracing::info!(user_id = %message.id, request_id = %message.request_id, "user stored");
+                }
+                Disposition::Rejected => {
+                    tracing::info!(user_id = %message.id, request_id = %message.request_id, "user rejected");
+                }
+                _ => {}
+            }
+        }
     }
 
     /// Counts a permanent failure: another attempt later, or the dead-letter list.
@@ -221,7 +273,10 @@ impl Worker {
             .unwrap_or(self.config.max_attempts);
         if attempts >= self.config.max_attempts {
             tracing::warn!(user_id = %message.id, attempts, error = %err, "dead-lettering a message after its last attempt");
-            Disposition::Dead(format!("failed {attempts} times: {err}"))
+            Disposition::Dead {
+                cause: DeadCause::AttemptsExhausted,
+                reason: format!("failed {attempts} times: {err}"),
+            }
         } else {
             tracing::warn!(user_id = %message.id, attempts, error = %err, "message failed; it will be retried");
             Disposition::Retry
@@ -233,7 +288,10 @@ fn disposition(outcome: Outcome) -> Disposition {
     match outcome {
         Outcome::Stored(user) => Disposition::Stored(user),
         Outcome::Rejected(_) => Disposition::Rejected,
-        Outcome::Conflict(reason) => Disposition::Dead(reason),
+        Outcome::Conflict(reason) => Disposition::Dead {
+            cause: DeadCause::IdConflict,
+            reason,
+        },
     }
 }
 
@@ -247,7 +305,7 @@ fn report(acks: &[Ack]) -> BatchReport {
             Disposition::Stored(_) => report.stored += 1,
             Disposition::Rejected => report.rejected += 1,
             Disposition::Retry => report.retried += 1,
-            Disposition::Dead(_) => report.dead += 1,
+            Disposition::Dead { .. } => report.dead += 1,
         }
     }
     report

@@ -6,12 +6,15 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use ipnet::IpNet;
+use poem::PathPattern;
 use poem::http::{HeaderValue, Method, StatusCode};
 use poem::web::RemoteAddr;
 use poem::{Endpoint, FromRequest, IntoResponse, Request, RequestBody, Response, Result};
 use tracing::Instrument;
 
 use crate::error::into_json_response;
+use crate::metrics::route_label;
+use crate::state::AppState;
 
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -80,8 +83,13 @@ fn peer_ip(addr: &RemoteAddr) -> Option<IpAddr> {
     addr.as_socket_addr().map(|a| a.ip().to_canonical())
 }
 
-/// Wraps `ep` with request ids, client IPs, the body limit, logging and JSON errors.
-pub async fn around<E: Endpoint>(ep: Arc<E>, trusted: Arc<[IpNet]>, mut req: Request) -> Result<Response> {
+/// Wraps `ep` with request ids, client IPs, the body limit, logging, metrics and JSON errors.
+pub async fn around<E: Endpoint>(
+    ep: Arc<E>,
+    trusted: Arc<[IpNet]>,
+    state: Arc<AppState>,
+    mut req: Request,
+) -> Result<Response> {
     let request_id = req
         .headers()
         .get("x-request-id")
@@ -91,22 +99,33 @@ pub async fn around<E: Endpoint>(ep: Arc<E>, trusted: Arc<[IpNet]>, mut req: Req
     let ip = client_ip(peer_ip(req.remote_addr()), forwarded, &trusted);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(ClientIp(ip));
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %req.method(), path = %req.uri().path());
+    let method = req.method().clone();
+    let span = tracing::info_span!("request", request_id = %request_id, method = %method, path = %req.uri().path());
     async move {
         let started = Instant::now();
-        let mut resp = match limit_body(req).await {
+        // The route template comes from the router; a body refused before routing has none.
+        let (mut resp, pattern) = match limit_body(req).await {
             Ok(req) => match ep.call(req).await {
-                Ok(resp) => resp.into_response(),
-                Err(err) => into_json_response(err),
+                Ok(resp) => {
+                    let resp = resp.into_response();
+                    let pattern = resp.data::<PathPattern>().cloned();
+                    (resp, pattern)
+                }
+                Err(err) => {
+                    let pattern = err.data::<PathPattern>().cloned();
+                    (into_json_response(err), pattern)
+                }
             },
-            Err(resp) => resp,
+            Err(resp) => (resp, None),
         };
+        let elapsed = started.elapsed();
+        let route = route_label(pattern.as_ref());
+        state.metrics.observe_request(&method, route, resp.status(), elapsed);
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert("x-request-id", value);
         }
         let status = resp.status().as_u16();
-        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
         if resp.status().is_server_error() {
             tracing::warn!(status, latency_ms, client = %ip, "request failed");
         } else {

@@ -15,6 +15,7 @@ use registry::store::{self, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
+use crate::metrics::{self, Metrics};
 use crate::middleware;
 use crate::routes::{frontend, health::HealthApi, users::UsersApi};
 use crate::state::AppState;
@@ -52,6 +53,7 @@ impl Application {
             host: registry::hostname(),
             limiter: AppState::limiter(config.rate_limit, config.rate_limit_burst),
             id_floor,
+            metrics: Metrics::new(),
         });
         let acceptor = TcpListener::bind(config.listen.clone())
             .into_acceptor()
@@ -130,12 +132,13 @@ pub fn routes(config: &Config, state: Arc<AppState>) -> poem::endpoint::BoxEndpo
         .nest("/docs", docs)
         .nest_no_strip("/api", api.clone())
         .nest_no_strip("/health", api)
+        .at("/metrics", poem::get(metrics::scrape))
         .at("/", frontend::page)
         .at("/*path", frontend::page)
-        .data(state);
+        .data(state.clone());
     let trusted: Arc<[ipnet::IpNet]> = config.trusted_proxies.clone().into();
     let cors = cors(&config.cors_origins);
-    let app = route.around(move |ep, req| middleware::around(ep, trusted.clone(), req));
+    let app = route.around(move |ep, req| middleware::around(ep, trusted.clone(), state.clone(), req));
     match cors {
         Some(cors) => app.with(cors).boxed(),
         None => app.boxed(),

@@ -9,6 +9,8 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use registry::queue::Queue;
 use registry::store::Store;
 
+use crate::metrics::Metrics;
+
 /// Shared state of the producer.
 pub struct AppState {
     /// The Redis queue and cache.
@@ -23,6 +25,8 @@ pub struct AppState {
     pub limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     /// The highest stored id seen at start: new ids are always above it.
     pub id_floor: u64,
+    /// The Prometheus series.
+    pub metrics: Metrics,
 }
 
 impl AppState {

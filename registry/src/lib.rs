@@ -6,11 +6,13 @@
 //! - [`telemetry`]: logging setup;
 //! - [`queue`]: every Redis key and script (enqueue, take, acknowledge, leases, dead letters, cache);
 //! - [`store`]: every SQL statement;
-//! - [`retry`]: the backoff policy for transient failures.
+//! - [`retry`]: the backoff policy for transient failures;
+//! - [`metrics`]: the Prometheus registry and the queue gauges both binaries export.
 
 pub mod config;
 pub mod domain;
 pub mod health;
+pub mod metrics;
 pub mod queue;
 pub mod retry;
 pub mod store;

@@ -22,7 +22,7 @@ pub use enqueue::{Enqueued, IdempotencyRecord};
 pub use keys::Keys;
 pub use message::{DecodeError, Message, MessageTail, ValidMessage};
 pub use reads::{Lookup, QueueStats};
-pub use worker::{Ack, Disposition};
+pub use worker::{Ack, DeadCause, Disposition};
 
 /// A failure talking to Redis.
 #[derive(Debug, thiserror::Error)]

@@ -26,7 +26,8 @@ fn work_dir(kind: &str) -> PathBuf {
     dir
 }
 
-fn free_port() -> u16 {
+/// A TCP port nothing listens on now.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -323,4 +324,13 @@ pub async fn drop_test_data(mysql_url: &str, redis_url: &str, key_prefix: &str) 
             let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap_or(());
         }
     }
+}
+
+/// The value of one series in a Prometheus text scrape, named with its labels exactly as
+/// exported (`queue_messages{state="pending"}`); `None` when absent.
+pub fn metric(scrape: &str, series: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }

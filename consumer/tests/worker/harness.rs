@@ -134,6 +134,11 @@ impl Harness {
 
     /// Starts the real consumer binary on this test's queue and database.
     pub fn spawn_consumer(&self, extra: &[&str]) -> ConsumerProcess {
+        self.spawn_consumer_logging(extra, Stdio::null())
+    }
+
+    /// Starts the real consumer binary, its JSON log lines going to `log`.
+    pub fn spawn_consumer_logging(&self, extra: &[&str], log: Stdio) -> ConsumerProcess {
         Command::new(env!("CARGO_BIN_EXE_consumer"))
             .args([
                 "--redis-url",
@@ -143,9 +148,14 @@ impl Harness {
                 "--key-prefix",
                 &self.prefix,
             ])
-            .args(["--metrics-listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--log-format", "json"])
+            .args(if extra.contains(&"--metrics-listen") {
+                &[][..]
+            } else {
+                &["--metrics-listen", "127.0.0.1:0"][..]
+            })
             .args(extra)
-            .stdout(Stdio::null())
+            .stdout(log)
             .stderr(Stdio::null())
             .spawn()
             .map(ConsumerProcess)

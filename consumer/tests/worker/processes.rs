@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use producer::startup::Application;
-use registry::testing::{MariaDb, shared_redis_url};
+use registry::testing::{MariaDb, free_port, metric, shared_redis_url};
 use serde_json::{Value, json};
 
 use crate::harness::{Harness, kill};
@@ -47,7 +47,8 @@ async fn a_consumer_killed_mid_batch_loses_and_duplicates_nothing() {
 async fn mysql_down_for_a_while_loses_and_duplicates_nothing() {
     let mut mysql = MariaDb::start();
     let h = Harness::with(shared_redis_url(), mysql.url("")).await;
-    let mut consumer = h.spawn_consumer(&["--batch-size", "20"]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    let mut consumer = h.spawn_consumer(&["--batch-size", "20", "--metrics-listen", &listen]);
     h.push_users(1, 200).await;
     h.wait_drained(Duration::from_secs(30)).await;
     mysql.stop();
@@ -65,6 +66,10 @@ async fn mysql_down_for_a_while_loses_and_duplicates_nothing() {
         0,
         "an outage is not a reason to dead-letter"
     );
+    let scrape = crate::metrics::scrape(&format!("http://{listen}")).await;
+    let retries = metric(&scrape, r#"consumer_retries_total{cause="mysql"}"#).unwrap_or(0.0);
+    assert!(retries >= 1.0, "the outage shows as MySQL retries:\n{scrape}");
+    assert_eq!(metric(&scrape, "user_time_to_store_seconds_count"), Some(400.0));
     kill(&consumer, "TERM");
     assert!(consumer.wait().unwrap().success());
     h.cleanup().await;

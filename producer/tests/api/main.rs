@@ -2,5 +2,6 @@
 
 mod errors;
 mod helpers;
+mod metrics;
 mod outages;
 mod users;

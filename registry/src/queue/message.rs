@@ -64,6 +64,16 @@ pub enum DecodeError {
     Invalid(FieldError),
 }
 
+impl DecodeError {
+    /// The dead-letter cause of a message that fails this way.
+    pub fn cause(&self) -> super::DeadCause {
+        match self {
+            Self::Undecodable(_) | Self::Version(_) => super::DeadCause::Undecodable,
+            Self::Id | Self::Invalid(_) => super::DeadCause::Invalid,
+        }
+    }
+}
+
 /// A decoded message whose fields are valid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValidMessage {

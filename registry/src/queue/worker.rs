@@ -19,7 +19,37 @@ pub enum Disposition {
     /// Failed permanently this time, attempts left: back to the end of the queue.
     Retry,
     /// Can never be stored: to the dead-letter list.
-    Dead(String),
+    Dead {
+        /// Why, as a metric label.
+        cause: DeadCause,
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+/// Why a message was dead-lettered (the `reason` label of `consumer_dead_letters_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadCause {
+    /// Not JSON of the message shape, or of an unknown version.
+    Undecodable,
+    /// Decoded, but a field breaks the rules.
+    Invalid,
+    /// The id is already stored with different content.
+    IdConflict,
+    /// Failed permanently `MAX_ATTEMPTS` times.
+    AttemptsExhausted,
+}
+
+impl DeadCause {
+    /// The metric label.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Undecodable => "undecodable",
+            Self::Invalid => "invalid",
+            Self::IdConflict => "id_conflict",
+            Self::AttemptsExhausted => "attempts_exhausted",
+        }
+    }
 }
 
 /// The acknowledgement of one message.
@@ -97,7 +127,7 @@ impl Queue {
                     pipe.lpush(keys.queue(), &ack.raw).ignore();
                     continue; // still pending, attempts kept
                 }
-                Disposition::Dead(reason) => {
+                Disposition::Dead { reason, .. } => {
                     let letter = DeadLetter::new(&ack.raw, ack.id, reason, consumer);
                     pipe.lpush(keys.dead(), letter.encode()).ignore();
                 }

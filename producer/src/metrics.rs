@@ -1,0 +1,112 @@
+//! The producer's Prometheus series and its `GET /metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::PathPattern;
+use poem::http::{Method, StatusCode};
+use poem::web::Data;
+use poem::{IntoResponse, Response, handler};
+use prometheus::{HistogramVec, IntCounterVec};
+use registry::metrics::{CONTENT_TYPE, Exporter, LATENCY_BUCKETS};
+
+use crate::state::AppState;
+
+/// Every series the producer exports.
+pub struct Metrics {
+    exporter: Exporter,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+    cache: IntCounterVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers the producer's series beside the shared queue and process ones.
+    pub fn new() -> Self {
+        let exporter = Exporter::new();
+        let requests = exporter.counter(
+            "http_requests_total",
+            "HTTP requests answered, by method, route template and status.",
+            &["method", "route", "status"],
+        );
+        let duration = exporter.histogram_vec(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by method and route template.",
+            &["method", "route"],
+            LATENCY_BUCKETS,
+        );
+        let cache = exporter.counter(
+            "cache_lookups_total",
+            "Reads of a user that looked in the Redis cache first: hit or miss.",
+            &["result"],
+        );
+        Self {
+            exporter,
+            requests,
+            duration,
+            cache,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
+        self.requests
+            .with_label_values(&[method.as_str(), route, status.as_str()])
+            .inc();
+        self.duration
+            .with_label_values(&[method.as_str(), route])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a cache lookup: `hit` when the cache answered.
+    pub fn cache_lookup(&self, hit: bool) {
+        self.cache.with_label_values(&[if hit { "hit" } else { "miss" }]).inc();
+    }
+}
+
+/// The `route` label: the template of the route that answered (`/api/users/{id}`), or
+/// `other` for paths no route knows, so that scanning clients cannot grow the series.
+pub fn route_label(pattern: Option<&PathPattern>) -> &str {
+    let Some(pattern) = pattern else { return "other" };
+    match &*pattern.0 {
+        // poem-openapi names path parameters by position (`/api/users/:param0`).
+        p if p.strip_prefix("/api/users/:").is_some_and(|param| !param.contains('/')) => "/api/users/{id}",
+        // The page answers every other path (client-side routes such as `/users/ID`).
+        "/*path" => "/",
+        p if p == "/docs" || p.starts_with("/docs/") => "/docs",
+        known @ ("/api/users" | "/api/stats" | "/health/live" | "/health/ready" | "/metrics" | "/api/openapi.json"
+        | "/") => known,
+        _ => "other",
+    }
+}
+
+/// `GET /metrics`: every series in the Prometheus text format.
+#[handler]
+pub async fn scrape(state: Data<&Arc<AppState>>) -> Response {
+    let text = state.metrics.exporter.render(&state.queue).await;
+    text.with_content_type(CONTENT_TYPE).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_labelled_by_template_and_unknown_paths_share_one_label() {
+        let label = |p: &str| route_label(Some(&PathPattern(p.into()))).to_owned();
+        assert_eq!(label("/api/users/:param0"), "/api/users/{id}");
+        assert_eq!(label("/api/users"), "/api/users");
+        assert_eq!(label("/*path"), "/");
+        assert_eq!(label("/docs/"), "/docs");
+        assert_eq!(label("/docs/swagger-ui.css"), "/docs");
+        assert_eq!(label("/api"), "other", "unknown /api paths");
+        assert_eq!(label("/api/users/:param0/:param1"), "other");
+        assert_eq!(route_label(None), "other");
+    }
+}
