@@ -55,7 +55,7 @@ impl Metrics {
     /// Registers the consumer's series beside the shared queue and process ones.
     pub fn new() -> Self {
         let exporter = Exporter::new();
-        Self {
+        let metrics = Self {
             batch_size: exporter.histogram("consumer_batch_size", "Messages taken per batch.", BATCH_BUCKETS),
             persist: exporter.histogram(
                 "consumer_persist_duration_seconds",
@@ -78,7 +78,15 @@ impl Metrics {
                 TIME_TO_STORE_BUCKETS,
             ),
             exporter,
+        };
+        // Every label value starts at 0, so that `increase()` also sees the first event.
+        for cause in [RetryCause::Mysql, RetryCause::Redis, RetryCause::Failed] {
+            metrics.retries.with_label_values(&[cause.as_str()]);
         }
+        for cause in DeadCause::ALL {
+            metrics.dead_letters.with_label_values(&[cause.as_str()]);
+        }
+        metrics
     }
 
     /// Counts a batch taken.

@@ -46,6 +46,10 @@ impl Metrics {
             "Reads of a user that looked in the Redis cache first: hit or miss.",
             &["result"],
         );
+        // Both results start at 0, so that `increase()` also sees the first lookup.
+        for result in ["hit", "miss"] {
+            cache.with_label_values(&[result]);
+        }
         Self {
             exporter,
             requests,

@@ -108,6 +108,9 @@ locals {
     consumer_image = var.consumer_image
     run_sh         = file("${path.module}/templates/run.sh")
     stop_sh        = file("${path.module}/templates/stop.sh")
+    # The CloudWatch agent's settings (app_alarms.tf): identifiers only, no secret.
+    cloudwatch_agent_json      = local.cloudwatch_agent_config
+    cloudwatch_prometheus_yaml = local.cloudwatch_prometheus_config
   })
 
   parameter_arn_prefix = "arn:${data.aws_partition.current.partition}:ssm:${var.region}:${data.aws_caller_identity.current.account_id}:parameter${local.parameter_path}"

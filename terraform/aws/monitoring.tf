@@ -1,4 +1,5 @@
-# Alarms, all notifying one SNS topic (subscribe alarm_email, or anything else, to it).
+# Alarms, all notifying one SNS topic (subscribe alarm_email, or anything else, to it). The
+# application's own alarms (error rate, backlog, consumers, dead letters) are in app_alarms.tf.
 
 resource "aws_sns_topic" "alarms" {
   name              = "${local.prefix}-alarms"
@@ -22,6 +23,27 @@ resource "aws_cloudwatch_metric_alarm" "lb_unhealthy_hosts" {
   evaluation_periods  = 3
   comparison_operator = "GreaterThanThreshold"
   threshold           = 0
+  treat_missing_data  = "breaching"
+  dimensions = {
+    LoadBalancer = aws_lb.this.arn_suffix
+    TargetGroup  = aws_lb_target_group.producers.arn_suffix
+  }
+  alarm_actions = [aws_sns_topic.alarms.arn]
+  ok_actions    = [aws_sns_topic.alarms.arn]
+}
+
+# Nothing healthy behind the load balancer: the service is down (Prometheus: ScrapeTargetDown on
+# the producers, HighErrorRate).
+resource "aws_cloudwatch_metric_alarm" "lb_no_healthy_hosts" {
+  alarm_name          = "${local.prefix}-lb-no-healthy-hosts"
+  alarm_description   = "No HTTP host passes /health/ready: the service is down"
+  namespace           = "AWS/NetworkELB"
+  metric_name         = "HealthyHostCount"
+  statistic           = "Minimum"
+  period              = 60
+  evaluation_periods  = 2
+  comparison_operator = "LessThanThreshold"
+  threshold           = 1
   treat_missing_data  = "breaching"
   dimensions = {
     LoadBalancer = aws_lb.this.arn_suffix

@@ -230,3 +230,20 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "alarm_error_rate_percent" {
+  description = "App alarm: share of 5xx HTTP answers (percent, over 5-minute periods) above which it fires."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.alarm_error_rate_percent > 0 && var.alarm_error_rate_percent < 100
+    error_message = "alarm_error_rate_percent: between 0 and 100 (exclusive)."
+  }
+}
+
+variable "alarm_backlog_messages" {
+  description = "App alarm: pending messages above which a still-growing queue fires the backlog alarm."
+  type        = number
+  default     = 1000
+}

@@ -41,6 +41,9 @@ pub enum DeadCause {
 }
 
 impl DeadCause {
+    /// Every cause.
+    pub const ALL: [Self; 4] = [Self::Undecodable, Self::Invalid, Self::IdConflict, Self::AttemptsExhausted];
+
     /// The metric label.
     pub fn as_str(self) -> &'static str {
         match self {

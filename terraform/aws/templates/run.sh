@@ -55,9 +55,17 @@ docker run "${common[@]}" --name registry-producer --label registry.role=produce
   "$PRODUCER_IMAGE"
 
 # Each consumer's health/metrics port is published on loopback only: 9101, 9102, ...
+targets=("127.0.0.1:8080")
 for i in $(seq 1 "${consumer_count:-1}"); do
   docker run "${common[@]}" --name "registry-consumer-$i" --label registry.role=consumer \
     --hostname "$(hostname -s)-consumer-$i" --publish "127.0.0.1:$((9100 + i)):9091" \
     --env METRICS_ADDR=0.0.0.0:9091 \
     "$CONSUMER_IMAGE"
+  targets+=("127.0.0.1:$((9100 + i))")
 done
+
+# What the CloudWatch agent scrapes (file_sd of /opt/registry/cloudwatch-prometheus.yaml): the
+# producer and this host's consumers. Not secret; the agent (user cwagent) re-reads it on change.
+printf -- '- targets: [%s]\n' "$(printf '"%s",' "${targets[@]}" | sed 's/,$//')" >/opt/registry/prometheus-targets.yaml.new
+chmod 0644 /opt/registry/prometheus-targets.yaml.new
+mv /opt/registry/prometheus-targets.yaml.new /opt/registry/prometheus-targets.yaml

@@ -245,6 +245,99 @@ run "alarms_watch_the_lb_rds_and_redis" {
   }
 }
 
+run "app_alarms_mirror_the_prometheus_alerts" {
+  command = apply
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.lb_no_healthy_hosts.metric_name == "HealthyHostCount" && aws_cloudwatch_metric_alarm.lb_no_healthy_hosts.comparison_operator == "LessThanThreshold" && aws_cloudwatch_metric_alarm.lb_no_healthy_hosts.threshold == 1 && aws_cloudwatch_metric_alarm.lb_no_healthy_hosts.dimensions["TargetGroup"] == aws_lb_target_group.producers.arn_suffix
+    error_message = "Alarm when no host behind the load balancer is healthy."
+  }
+  assert {
+    condition = (
+      contains(yamldecode(local.http_user_data).packages, "amazon-cloudwatch-agent") &&
+      jsondecode(one([for f in yamldecode(local.http_user_data).write_files : f.content if f.path == "/opt/registry/cloudwatch-agent.json"])) == jsondecode(local.cloudwatch_agent_config) &&
+      yamldecode(one([for f in yamldecode(local.http_user_data).write_files : f.content if f.path == "/opt/registry/cloudwatch-prometheus.yaml"])) == yamldecode(local.cloudwatch_prometheus_config) &&
+      contains([for c in yamldecode(local.http_user_data).runcmd : join(" ", c)], "/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:/opt/registry/cloudwatch-agent.json")
+    )
+    error_message = "The cloud-init must install the CloudWatch agent, write its two configuration files intact and start it with them."
+  }
+  assert {
+    condition     = length(local.http_user_data) < 16384
+    error_message = "EC2 user data is limited to 16 KiB."
+  }
+  assert {
+    condition = (
+      jsondecode(local.cloudwatch_agent_config).logs.metrics_collected.prometheus.prometheus_config_path == "/opt/registry/cloudwatch-prometheus.yaml" &&
+      jsondecode(local.cloudwatch_agent_config).logs.metrics_collected.prometheus.log_group_name == aws_cloudwatch_log_group.app_metrics.name &&
+      yamldecode(local.cloudwatch_prometheus_config).scrape_configs[0].job_name == "registry" &&
+      alltrue([for d in jsondecode(local.cloudwatch_agent_config).logs.metrics_collected.prometheus.emf_processor.metric_declaration : d.source_labels == ["job"] && can(regex(d.label_matcher, "registry"))]) &&
+      yamldecode(local.cloudwatch_prometheus_config).scrape_configs[0].file_sd_configs[0].files == [local.app_metrics_targets] &&
+      strcontains(file("templates/run.sh"), ">${local.app_metrics_targets}.new") &&
+      yamldecode(local.cloudwatch_prometheus_config).scrape_configs[0].relabel_configs == [{ target_label = "deployment", replacement = local.prefix }]
+    )
+    error_message = "The agent scrapes the targets run.sh lists, labels them with the deployment, and publishes into this deployment's log group."
+  }
+  assert {
+    condition = (
+      contains(yamldecode(local.cloudwatch_prometheus_config).scrape_configs[0].metric_relabel_configs, { source_labels = ["status"], regex = "5..", target_label = "status_class", replacement = "5xx" }) &&
+      contains(yamldecode(local.cloudwatch_prometheus_config).scrape_configs[0].metric_relabel_configs, { source_labels = ["status"], regex = "[1-4]..", target_label = "status_class", replacement = "other" })
+    )
+    error_message = "The scrape configuration must derive status_class (5xx or other), the dimension of the error rate alarm."
+  }
+  # Every metric an app alarm watches is one the binaries export (MISSION.md), published by a
+  # metric declaration of the agent with exactly the alarm's dimensions, in the alarm's namespace.
+  assert {
+    condition = alltrue([for m in concat(
+      [for a in concat(aws_cloudwatch_metric_alarm.app_no_consumers, [aws_cloudwatch_metric_alarm.app_dead_letters, aws_cloudwatch_metric_alarm.app_dead_letters_waiting]) :
+      { name = a.metric_name, namespace = a.namespace, dimensions = a.dimensions }],
+      [for q in concat(tolist(aws_cloudwatch_metric_alarm.app_error_rate.metric_query), tolist(aws_cloudwatch_metric_alarm.app_backlog_growing.metric_query)) :
+      { name = q.metric[0].metric_name, namespace = q.metric[0].namespace, dimensions = q.metric[0].dimensions } if length(q.metric) > 0],
+      ) :
+      contains(["http_requests_total", "queue_messages", "consumers_live", "consumer_dead_letters_total", "consumer_retries_total", "cache_lookups_total"], m.name) &&
+      m.namespace == jsondecode(local.cloudwatch_agent_config).logs.metrics_collected.prometheus.emf_processor.metric_namespace &&
+      m.dimensions["deployment"] == local.prefix &&
+      anytrue([for d in jsondecode(local.cloudwatch_agent_config).logs.metrics_collected.prometheus.emf_processor.metric_declaration :
+      anytrue([for s in d.metric_selectors : can(regex(s, m.name))]) && anytrue([for ds in d.dimensions : toset(ds) == toset(keys(m.dimensions))])])
+    ])
+    error_message = "An app alarm watches a metric the CloudWatch agent does not publish with those dimensions."
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_metric_alarm.app_error_rate.threshold == var.alarm_error_rate_percent &&
+      strcontains(one([for q in aws_cloudwatch_metric_alarm.app_error_rate.metric_query : q.expression if q.return_data == true]), "100 * FILL(errors, 0)") &&
+      strcontains(one([for q in aws_cloudwatch_metric_alarm.app_backlog_growing.metric_query : q.expression if q.return_data == true]), "pending > ${var.alarm_backlog_messages} AND RATE(pending) > 0") &&
+      length(aws_cloudwatch_metric_alarm.app_no_consumers) == 1 && aws_cloudwatch_metric_alarm.app_no_consumers[0].treat_missing_data == "breaching" &&
+      aws_cloudwatch_metric_alarm.app_dead_letters_waiting.dimensions["state"] == "dead"
+    )
+    error_message = "App alarm thresholds: 5xx share, pending and rising, no consumer (missing data breaches), dead letters waiting."
+  }
+  assert {
+    condition = alltrue([for a in concat(aws_cloudwatch_metric_alarm.app_no_consumers, [aws_cloudwatch_metric_alarm.app_error_rate, aws_cloudwatch_metric_alarm.app_backlog_growing,
+      aws_cloudwatch_metric_alarm.app_dead_letters, aws_cloudwatch_metric_alarm.app_dead_letters_waiting, aws_cloudwatch_metric_alarm.lb_no_healthy_hosts]) :
+    a.alarm_actions == toset([aws_sns_topic.alarms.arn]) && a.ok_actions == toset([aws_sns_topic.alarms.arn])])
+    error_message = "Every new alarm notifies the alarm topic, when raised and when cleared."
+  }
+  assert {
+    condition = alltrue([for s in jsondecode(aws_iam_role_policy.http_publish_metrics.policy).Statement :
+      s.Effect == "Allow" && toset(s.Action) == toset(["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]) &&
+    alltrue([for r in s.Resource : startswith(r, aws_cloudwatch_log_group.app_metrics.arn)])])
+    error_message = "The agent may only write log events into the app metrics log group."
+  }
+}
+
+run "no_consumer_alarm_without_consumers" {
+  command = plan
+
+  variables {
+    consumer_count = 0
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.app_no_consumers) == 0
+    error_message = "A deployment without consumers on purpose must not alarm about them."
+  }
+}
+
 run "every_output_is_present" {
   command = apply
 
