@@ -7,8 +7,7 @@ use crate::config::{Config, DeadAction};
 
 /// Runs one dead-letter command and prints its result.
 pub async fn run(config: &Config, action: DeadAction) -> anyhow::Result<()> {
-    let queue = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::INTERACTIVE)
-        .context("invalid Redis URL")?;
+    let queue = Queue::from_args(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
     match action {
         DeadAction::List { limit } => {
             let letters = queue

@@ -57,9 +57,8 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         lease_secs = config.lease_secs,
         "starting a consumer"
     );
-    let queue = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::INTERACTIVE)
-        .context("invalid Redis URL")?;
-    let opts = store::options(&config.mysql.mysql_url, config.mysql.mysql_password_file.as_deref())?;
+    let queue = Queue::from_args(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
+    let opts = store::options_for(&config.mysql)?;
     let store = registry::retry::until_done("connecting to MySQL", &stop, StoreError::is_transient, || {
         Store::connect(opts.clone())
     })

@@ -108,11 +108,13 @@ impl Worker {
         self.process(raw, cancel).instrument(span).await
     }
 
-    async fn process(&self, raw: Vec<String>, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+    async fn process(&self, taken: Vec<Vec<u8>>, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+        // A message that is not UTF-8 keeps a readable form for its dead letter.
+        let raw: Vec<String> = taken.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
         let mut acks: Vec<Option<Ack>> = vec![None; raw.len()];
         let mut valid: Vec<(usize, ValidMessage)> = Vec::with_capacity(raw.len());
-        for (i, text) in raw.iter().enumerate() {
-            let decoded = Message::decode(text);
+        for (i, (text, bytes)) in raw.iter().zip(&taken).enumerate() {
+            let decoded = Message::decode_bytes(bytes);
             let id = decoded.as_ref().ok().and_then(|m| registry::domain::UserId::new(m.id));
             match decoded.and_then(Message::validate) {
                 Ok(message) => valid.push((i, message)),

@@ -1,6 +1,7 @@
 //! The HTTP producer: validates new users, queues them in Redis, answers reads cache-first.
 
 pub mod config;
+pub mod deadline;
 pub mod error;
 pub mod metrics;
 pub mod middleware;

@@ -79,6 +79,14 @@ pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[I
     ip
 }
 
+/// Every `X-Forwarded-For` line as one list (RFC 9110 section 5.3): a proxy such as HAProxy
+/// adds its own line after the client's. A line that is not text ends the walk there.
+fn forwarded_for(headers: &poem::http::HeaderMap) -> Option<String> {
+    let mut lines = headers.get_all("x-forwarded-for").iter().peekable();
+    lines.peek()?;
+    Some(lines.map(|v| v.to_str().unwrap_or("?")).collect::<Vec<_>>().join(","))
+}
+
 fn peer_ip(addr: &RemoteAddr) -> Option<IpAddr> {
     addr.as_socket_addr().map(|a| a.ip().to_canonical())
 }
@@ -95,8 +103,8 @@ pub async fn around<E: Endpoint>(
         .get("x-request-id")
         .and_then(sane_request_id)
         .unwrap_or_else(new_request_id);
-    let forwarded = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = client_ip(peer_ip(req.remote_addr()), forwarded, &trusted);
+    let forwarded = forwarded_for(req.headers());
+    let ip = client_ip(peer_ip(req.remote_addr()), forwarded.as_deref(), &trusted);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     req.extensions_mut().insert(ClientIp(ip));
     let method = req.method().clone();
@@ -104,19 +112,22 @@ pub async fn around<E: Endpoint>(
     async move {
         let started = Instant::now();
         // The route template comes from the router; a body refused before routing has none.
-        let (mut resp, pattern) = match limit_body(req).await {
-            Ok(req) => match ep.call(req).await {
-                Ok(resp) => {
-                    let resp = resp.into_response();
-                    let pattern = resp.data::<PathPattern>().cloned();
-                    (resp, pattern)
-                }
-                Err(err) => {
-                    let pattern = err.data::<PathPattern>().cloned();
-                    (into_json_response(err), pattern)
-                }
+        let (mut resp, pattern) = match oversized_headers(&req) {
+            Some(refusal) => (refusal, None),
+            None => match limit_body(req).await {
+                Ok(req) => match ep.call(req).await {
+                    Ok(resp) => {
+                        let resp = resp.into_response();
+                        let pattern = resp.data::<PathPattern>().cloned();
+                        (resp, pattern)
+                    }
+                    Err(err) => {
+                        let pattern = err.data::<PathPattern>().cloned();
+                        (into_json_response(err), pattern)
+                    }
+                },
+                Err(resp) => (resp, None),
             },
-            Err(resp) => (resp, None),
         };
         let elapsed = started.elapsed();
         let route = route_label(pattern.as_ref());
@@ -135,6 +146,28 @@ pub async fn around<E: Endpoint>(
     }
     .instrument(span)
     .await
+}
+
+/// Largest total size of a request's header names and values.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// The 431 refusal of a request with more header bytes than [`MAX_HEADER_BYTES`].
+fn oversized_headers(req: &Request) -> Option<Response> {
+    let size: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size <= MAX_HEADER_BYTES {
+        return None;
+    }
+    let body = r#"{"error":"headers_too_large","message":"the request headers must be at most 16 KiB"}"#;
+    Some(
+        Response::builder()
+            .status(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+            .content_type("application/json; charset=utf-8")
+            .body(body),
+    )
 }
 
 /// Reads bodies of writes up to [`MAX_BODY_BYTES`]; larger ones answer 413.

@@ -41,9 +41,8 @@ impl Application {
             key_prefix = %config.redis.key_prefix,
             "starting the producer"
         );
-        let queue = Queue::connect(&config.redis.redis_url, &config.redis.key_prefix, Timeouts::INTERACTIVE)
-            .context("invalid Redis URL")?;
-        let opts = store::options(&config.mysql.mysql_url, config.mysql.mysql_password_file.as_deref())?;
+        let queue = Queue::from_args(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
+        let opts = store::options_for(&config.mysql)?;
         let store = connect_store(opts).await?;
         let id_floor = store.max_id().await.context("reading the highest stored id")?;
         let state = Arc::new(AppState {
@@ -90,7 +89,7 @@ impl Application {
                 }
             }
         });
-        let result = Server::new_with_acceptor(self.acceptor)
+        let result = Server::new_with_acceptor(crate::deadline::SlowClientGuard::new(self.acceptor))
             .run_with_graceful_shutdown(self.app, stop, Some(DRAIN))
             .await;
         sweeper.abort();

@@ -18,6 +18,11 @@ pub struct RedisArgs {
     /// Prefix of every Redis key of this deployment; keys are `{PREFIX}:...` (a cluster hash tag).
     #[arg(long = "key-prefix", env = "KEY_PREFIX", default_value = "users", value_parser = parse_key_prefix)]
     pub key_prefix: String,
+
+    /// PEM file of the CA certificates that a `rediss://` server's certificate must chain to,
+    /// instead of the system's and Mozilla's roots (for a private CA).
+    #[arg(long = "redis-ca-file", env = "REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
 }
 
 /// Where users are stored.
@@ -35,6 +40,16 @@ pub struct MysqlArgs {
     /// File whose content is the MySQL password (container secrets); overrides a password in the URL.
     #[arg(long = "mysql-password-file", env = "MYSQL_PASSWORD_FILE")]
     pub mysql_password_file: Option<PathBuf>,
+
+    /// Talk to MySQL over TLS only, verifying the server's certificate and host name; a server
+    /// without TLS is refused. The URL option `require_ssl=true` does the same.
+    #[arg(long = "mysql-require-tls", env = "MYSQL_REQUIRE_TLS")]
+    pub mysql_require_tls: bool,
+
+    /// PEM file of the CA certificates that the MySQL server's certificate must chain to,
+    /// instead of Mozilla's roots (e.g. the RDS bundle); implies `--mysql-require-tls`.
+    #[arg(long = "mysql-ca-file", env = "MYSQL_CA_FILE")]
+    pub mysql_ca_file: Option<PathBuf>,
 }
 
 /// How long stored users stay in the Redis cache.
@@ -79,6 +94,14 @@ fn parse_key_prefix(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// Makes aws-lc-rs the process's TLS crypto provider, once. rustls cannot pick one itself
+/// when a build enables two (redis uses aws-lc-rs, reqwest ring: a workspace or test build
+/// has both), and would panic at the first `rediss://` or MySQL TLS connection.
+pub fn install_tls_provider() {
+    // An error only means a provider is installed already.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// The URL with any password replaced by `***`, for logs and errors.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -106,7 +129,25 @@ pub fn redact_url(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        mysql: MysqlArgs,
+    }
+
+    #[test]
+    fn mysql_tls_is_off_by_default_and_required_by_a_flag() {
+        let parse = |args: &[&str]| Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied())).unwrap();
+        // (The tests run the binaries with MYSQL_REQUIRE_TLS set: see producer/tests/api/security.rs.)
+        assert!(!parse(&[]).mysql.mysql_require_tls);
+        assert!(parse(&["--mysql-require-tls"]).mysql.mysql_require_tls);
+        let with_ca = parse(&["--mysql-ca-file", "/ca.pem"]).mysql;
+        assert_eq!(with_ca.mysql_ca_file.as_deref(), Some(std::path::Path::new("/ca.pem")));
+    }
 
     #[test]
     fn redacted_urls_never_show_passwords() {

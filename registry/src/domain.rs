@@ -112,7 +112,8 @@ impl Email {
         if email.is_empty() {
             return invalid("email must not be empty; leave it out instead");
         }
-        if email.chars().count() > EMAIL_MAX_CHARS {
+        // The lower-cased key is stored too, and lower case can be longer (`İ` is two characters).
+        if email.chars().count() > EMAIL_MAX_CHARS || email.to_lowercase().chars().count() > EMAIL_MAX_CHARS {
             return invalid("email must be at most 254 characters");
         }
         if email.chars().any(|c| c.is_whitespace() || c.is_control()) {

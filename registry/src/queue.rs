@@ -17,6 +17,8 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::aio::ConnectionManagerConfig;
 
+use crate::config::RedisArgs;
+
 pub use dead::DeadLetter;
 pub use enqueue::{Enqueued, IdempotencyRecord};
 pub use keys::Keys;
@@ -33,6 +35,14 @@ pub enum QueueError {
     /// A script answered something it never answers.
     #[error("unexpected reply from redis: {0}")]
     Protocol(String),
+    /// The CA file for `rediss://` could not be read.
+    #[error("cannot read the Redis CA file {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl QueueError {
@@ -49,7 +59,7 @@ impl QueueError {
                         Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN")
                     )
             }
-            QueueError::Protocol(_) => false,
+            QueueError::Protocol(_) | QueueError::CaFile { .. } => false,
         }
     }
 
@@ -92,7 +102,30 @@ pub struct Queue {
 impl Queue {
     /// Connects lazily: the first command connects, and the manager reconnects after failures.
     pub fn connect(url: &str, key_prefix: &str, timeouts: Timeouts) -> Result<Self, QueueError> {
-        let client = redis::Client::open(url)?;
+        crate::config::install_tls_provider();
+        Self::with_client(redis::Client::open(url)?, key_prefix, timeouts)
+    }
+
+    /// Connects with the deployment's settings: URL, key prefix, and the CA file that a
+    /// `rediss://` server's certificate must chain to, when one is given.
+    pub fn from_args(args: &RedisArgs, timeouts: Timeouts) -> Result<Self, QueueError> {
+        crate::config::install_tls_provider();
+        let Some(path) = &args.redis_ca_file else {
+            return Self::connect(&args.redis_url, &args.key_prefix, timeouts);
+        };
+        let root_cert = std::fs::read(path).map_err(|source| QueueError::CaFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let certificates = redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        };
+        let client = redis::Client::build_with_tls(args.redis_url.as_str(), certificates)?;
+        Self::with_client(client, &args.key_prefix, timeouts)
+    }
+
+    fn with_client(client: redis::Client, key_prefix: &str, timeouts: Timeouts) -> Result<Self, QueueError> {
         let conn = manager(&client, timeouts)?;
         Ok(Self {
             client,

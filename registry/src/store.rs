@@ -14,6 +14,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
 pub use batch::Outcome;
 
+use crate::config::MysqlArgs;
 use crate::domain::{StoredUser, UserId};
 
 /// Longest wait for a pooled connection before a read gives up.
@@ -39,6 +40,14 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The CA file for MySQL TLS could not be read.
+    #[error("cannot read the MySQL CA file {path}: {source}")]
+    CaFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
     /// Another consumer committed a conflicting row meanwhile; the batch must be retried.
     #[error("a concurrent transaction stored a conflicting row")]
     Contended,
@@ -57,7 +66,7 @@ impl StoreError {
             ),
             StoreError::Mysql(mysql_async::Error::Url(_)) => false,
             StoreError::Mysql(_) | StoreError::Timeout(_) | StoreError::Contended => true,
-            StoreError::PasswordFile { .. } => false,
+            StoreError::PasswordFile { .. } | StoreError::CaFile { .. } => false,
         }
     }
 }
@@ -70,6 +79,7 @@ pub struct Store {
 
 /// Builds connection options from the URL and the optional password file.
 pub fn options(url: &str, password_file: Option<&Path>) -> Result<Opts, StoreError> {
+    crate::config::install_tls_provider();
     let mut builder = OptsBuilder::from_opts(Opts::from_url(url).map_err(mysql_async::Error::from)?);
     if let Some(path) = password_file {
         let password = std::fs::read_to_string(path).map_err(|source| StoreError::PasswordFile {
@@ -80,6 +90,30 @@ pub fn options(url: &str, password_file: Option<&Path>) -> Result<Opts, StoreErr
     }
     let pool = PoolOpts::default().with_constraints(PoolConstraints::new(1, 32).expect("1 <= 32"));
     Ok(builder.pool_opts(pool).into())
+}
+
+/// Builds connection options from the settings: the URL, the password file, and TLS when it
+/// is required (`--mysql-require-tls`, or a CA file given).
+pub fn options_for(args: &MysqlArgs) -> Result<Opts, StoreError> {
+    let opts = options(&args.mysql_url, args.mysql_password_file.as_deref())?;
+    if !args.mysql_require_tls && args.mysql_ca_file.is_none() {
+        return Ok(opts);
+    }
+    // With SSL options set, mysql_async refuses a server that does not offer TLS, and
+    // verifies the certificate chain and host name (unless the URL turns that off).
+    let mut ssl = opts.ssl_opts().cloned().unwrap_or_default();
+    if let Some(path) = &args.mysql_ca_file {
+        // Read once now so that a wrong path fails at start; connections read it again,
+        // so a rotated CA file is picked up.
+        std::fs::read(path).map_err(|source| StoreError::CaFile {
+            path: path.display().to_string(),
+            source,
+        })?;
+        ssl = ssl
+            .with_root_certs(vec![path.clone().into()])
+            .with_disable_built_in_roots(true);
+    }
+    Ok(OptsBuilder::from_opts(opts).ssl_opts(Some(ssl)).into())
 }
 
 impl Store {

@@ -5,3 +5,4 @@ mod delivery;
 mod harness;
 mod metrics;
 mod processes;
+mod secrets;

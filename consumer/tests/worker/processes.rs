@@ -114,10 +114,13 @@ async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once(
             redis: registry::config::RedisArgs {
                 redis_url: h.redis_url.clone(),
                 key_prefix: h.prefix.clone(),
+                redis_ca_file: None,
             },
             mysql: registry::config::MysqlArgs {
                 mysql_url: h.mysql_url.clone(),
                 mysql_password_file: None,
+                mysql_require_tls: false,
+                mysql_ca_file: None,
             },
             cache: registry::config::CacheArgs { cache_ttl_secs: 60 },
             log: registry::config::LogArgs { log_format: None },

@@ -51,6 +51,7 @@ impl UsersApi {
     async fn create_user(
         &self,
         state: Data<&Arc<AppState>>,
+        req: &poem::Request,
         RequestId(request_id): RequestId,
         ClientIp(ip): ClientIp,
         /// Retrying with the same key within 24 h answers the same id and queues nothing.
@@ -59,6 +60,14 @@ impl UsersApi {
         body: Json<NewUserBody>,
     ) -> Result<CreateUserResponse, ApiError> {
         state.check_rate(ip).map_err(ApiError::rate_limited)?;
+        // poem reads a header that is not text as absent: that must not queue without the key.
+        if req
+            .headers()
+            .get("idempotency-key")
+            .is_some_and(|v| v.to_str().is_err())
+        {
+            return Err(invalid_idempotency_key());
+        }
         let key = key.0.map(check_idempotency_key).transpose()?;
         let canonical = canonical_body(&body);
         if let Some(key) = &key {
@@ -121,7 +130,7 @@ impl UsersApi {
                 return Ok(Json(UserView::Pending(PendingView {
                     id: msg.id,
                     name: msg.name.clone(),
-                    email: msg.email.clone(),
+                    email: msg.email.clone().into(),
                     source: "queue".into(),
                 })));
             }
@@ -179,7 +188,7 @@ impl UsersApi {
         let users = users.into_iter().map(|u| StoredView::new(u, None)).collect();
         Ok(Json(UserPage {
             users,
-            next: next.flatten(),
+            next: next.flatten().into(),
         }))
     }
 
@@ -191,7 +200,7 @@ impl UsersApi {
         let queue = queue.map_err(|e| ApiError::unavailable("the queue", &e))?;
         Ok(Json(StatsView {
             users,
-            latest: latest.map(|u| StoredView::new(u, None)),
+            latest: latest.map(|u| StoredView::new(u, None)).into(),
             queue: QueueView {
                 pending: queue.pending,
                 processing: queue.processing,
@@ -210,13 +219,17 @@ fn default_limit() -> u32 {
 fn check_idempotency_key(key: String) -> Result<String, ApiError> {
     let printable = key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !printable {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "Idempotency-Key must be 1 to 128 printable ASCII characters",
-            None,
-        ));
+        return Err(invalid_idempotency_key());
     }
     Ok(key)
+}
+
+fn invalid_idempotency_key() -> ApiError {
+    ApiError::bad_request(
+        "invalid_idempotency_key",
+        "Idempotency-Key must be 1 to 128 printable ASCII characters",
+        None,
+    )
 }
 
 /// The request body as compared for idempotency: trimmed name and email.

@@ -3,7 +3,7 @@
 use poem_openapi::{Object, Union};
 use registry::domain::StoredUser;
 
-use super::strict::JsonString;
+use super::strict::{JsonString, Nullable};
 
 /// Answer to an accepted user.
 #[derive(Debug, Object)]
@@ -31,7 +31,7 @@ pub struct StoredView {
     /// The user's name.
     pub name: String,
     /// The user's email address, or null.
-    pub email: Option<String>,
+    pub email: Nullable<String>,
     /// When the user was stored (RFC 3339, UTC).
     pub created_at: String,
     /// Where the answer came from: `cache` or `database`.
@@ -45,7 +45,7 @@ impl StoredView {
         Self {
             id: user.id,
             name: user.name,
-            email: user.email,
+            email: user.email.into(),
             created_at: user.created_at,
             source: source.map(Into::into),
         }
@@ -60,7 +60,7 @@ pub struct PendingView {
     /// The user's name.
     pub name: String,
     /// The user's email address, or null.
-    pub email: Option<String>,
+    pub email: Nullable<String>,
     /// Always `queue`.
     pub source: String,
 }
@@ -95,7 +95,7 @@ pub struct UserPage {
     /// Stored users, newest first.
     pub users: Vec<StoredView>,
     /// Pass as `before` for the next page; null on the last page.
-    pub next: Option<u64>,
+    pub next: Nullable<u64>,
 }
 
 /// Queue counters.
@@ -114,8 +114,8 @@ pub struct QueueView {
 pub struct StatsView {
     /// Stored users.
     pub users: u64,
-    /// The newest stored user.
-    pub latest: Option<StoredView>,
+    /// The newest stored user, or null when there is none.
+    pub latest: Nullable<StoredView>,
     /// Queue counters.
     pub queue: QueueView,
     /// Live consumers.

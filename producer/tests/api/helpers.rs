@@ -47,10 +47,13 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         redis: RedisArgs {
             redis_url: opts.redis_url.unwrap_or_else(shared_redis_url),
             key_prefix: unique_name("t-"),
+            redis_ca_file: None,
         },
         mysql: MysqlArgs {
             mysql_url: format!("{mysql_base}{db}"),
             mysql_password_file: None,
+            mysql_require_tls: false,
+            mysql_ca_file: None,
         },
         cache: CacheArgs { cache_ttl_secs: 60 },
         log: LogArgs { log_format: None },

@@ -2,6 +2,8 @@
 
 mod errors;
 mod helpers;
+mod hostile;
 mod metrics;
 mod outages;
+mod security;
 mod users;

@@ -93,6 +93,11 @@ impl Message {
         serde_json::from_str(raw).map_err(|err| DecodeError::Undecodable(err.to_string()))
     }
 
+    /// Parses a message as taken from Redis; bytes that are not UTF-8 are undecodable.
+    pub fn decode_bytes(raw: &[u8]) -> Result<Self, DecodeError> {
+        serde_json::from_slice(raw).map_err(|err| DecodeError::Undecodable(err.to_string()))
+    }
+
     /// Serializes to JSON (tests and the dead-letter tools build messages with it).
     pub fn encode(&self) -> String {
         serde_json::to_string(self).expect("a message always serializes")

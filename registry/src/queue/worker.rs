@@ -42,7 +42,12 @@ pub enum DeadCause {
 
 impl DeadCause {
     /// Every cause.
-    pub const ALL: [Self; 4] = [Self::Undecodable, Self::Invalid, Self::IdConflict, Self::AttemptsExhausted];
+    pub const ALL: [Self; 4] = [
+        Self::Undecodable,
+        Self::Invalid,
+        Self::IdConflict,
+        Self::AttemptsExhausted,
+    ];
 
     /// The metric label.
     pub fn as_str(self) -> &'static str {
@@ -69,9 +74,10 @@ pub struct Ack {
 impl Queue {
     /// Moves up to `max` of the oldest messages into the consumer's processing list, waiting
     /// up to `wait` for the first one. Messages stay in that list until acknowledged.
-    pub async fn take(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<String>, QueueError> {
+    /// Messages come as bytes: one that is not UTF-8 must fail alone, not the whole batch.
+    pub async fn take(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Vec<u8>>, QueueError> {
         let (queue, processing) = (self.keys.queue(), self.keys.processing(consumer));
-        let batch: Vec<String> = TAKE
+        let batch: Vec<Vec<u8>> = TAKE
             .key(&queue)
             .key(&processing)
             .arg(max)
@@ -80,7 +86,7 @@ impl Queue {
         if !batch.is_empty() {
             return Ok(batch);
         }
-        let first: Option<String> = self
+        let first: Option<Vec<u8>> = self
             .conn()
             .blmove(
                 &queue,
@@ -93,7 +99,7 @@ impl Queue {
         let Some(first) = first else { return Ok(Vec::new()) };
         let mut batch = vec![first];
         if max > 1 {
-            let more: Vec<String> = TAKE
+            let more: Vec<Vec<u8>> = TAKE
                 .key(&queue)
                 .key(&processing)
                 .arg(max - 1)

@@ -1,0 +1,314 @@
+//! Hostile clients: slow and stalled requests, huge headers, thousands of idle connections,
+//! names built to break SQL, HTML or Unicode handling, and bytes that are not UTF-8.
+
+use std::time::{Duration, Instant};
+
+use producer::deadline::HEADER_TIMEOUT;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, spawn_app};
+
+impl TestApp {
+    /// `127.0.0.1:PORT` of the producer.
+    fn addr(&self) -> &str {
+        self.base.trim_start_matches("http://")
+    }
+
+    /// Sends raw bytes on a new connection and returns what the server answers until it
+    /// closes the connection (or `within` passes).
+    async fn raw_exchange(&self, request: &[u8], within: Duration) -> String {
+        let mut stream = TcpStream::connect(self.addr()).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut answer = Vec::new();
+        let _ = tokio::time::timeout(within, stream.read_to_end(&mut answer)).await;
+        String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    async fn assert_still_serving(&self) {
+        let (status, body) = self.get_json("/health/live").await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (200, Some("ok")),
+            "the server still serves"
+        );
+    }
+}
+
+/// Reads until the server closes the connection; returns how long that took and what came.
+async fn until_closed(mut stream: TcpStream, limit: Duration) -> (Duration, Vec<u8>) {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0; 1024];
+    loop {
+        match tokio::time::timeout(limit.saturating_sub(started.elapsed()), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (started.elapsed(), seen),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => panic!("the connection is still open after {limit:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn clients_that_stall_or_trickle_a_request_head_are_cut_off_while_others_are_served() {
+    let app = spawn_app().await;
+    let limit = HEADER_TIMEOUT + Duration::from_secs(5);
+    let mut stalled = TcpStream::connect(app.addr()).await.unwrap();
+    stalled.write_all(b"GET /health/li").await.unwrap();
+    let stalled = tokio::spawn(until_closed(stalled, limit));
+    let mut trickler = TcpStream::connect(app.addr()).await.unwrap();
+    let trickled = tokio::spawn(async move {
+        // One byte a second: the connection is never idle, but the head never ends.
+        let started = Instant::now();
+        let mut buf = [0; 256];
+        for byte in b"POST /api/users HTTP/1.1\r\nHost: x\r\nX-Slow: ".iter().cycle() {
+            if trickler.write_all(&[*byte]).await.is_err() {
+                break;
+            }
+            match tokio::time::timeout(Duration::from_secs(1), trickler.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => break,
+                _ if started.elapsed() > limit => break,
+                _ => {}
+            }
+        }
+        started.elapsed()
+    });
+
+    // Meanwhile, normal requests are answered at once.
+    for _ in 0..5 {
+        let started = Instant::now();
+        app.assert_still_serving().await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let (waited, answer) = stalled.await.unwrap();
+    assert!(
+        waited <= limit,
+        "a stalled head is dropped after about {HEADER_TIMEOUT:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 4"),
+        "no success for half a request"
+    );
+    let waited = trickled.await.unwrap();
+    assert!(
+        waited < limit,
+        "a trickling head is dropped after about {HEADER_TIMEOUT:?} too (still open after {waited:?})"
+    );
+    app.assert_still_serving().await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn huge_headers_are_refused_without_harm() {
+    let app = spawn_app().await;
+    let cases = [
+        (8 * 1024, "an 8 KiB header"),
+        (64 * 1024, "a 64 KiB header"),
+        (1024 * 1024, "a 1 MiB header"),
+    ];
+    for (size, what) in cases {
+        let request = format!(
+            "GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(size)
+        );
+        let answer = app.raw_exchange(request.as_bytes(), Duration::from_secs(10)).await;
+        let status = answer.get(9..12).unwrap_or("");
+        eprintln!("{what}: {status}");
+        assert!(
+            status == "431" || status == "400" || (size <= 8 * 1024 && status == "200"),
+            "{what} answers 431 or 400, got {:?}",
+            answer.lines().next()
+        );
+        app.assert_still_serving().await;
+    }
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let request = format!("GET /health/live HTTP/1.1\r\nHost: x\r\n{many}Connection: close\r\n\r\n");
+    let answer = app.raw_exchange(request.as_bytes(), Duration::from_secs(10)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "200 headers: {:?}",
+        answer.lines().next()
+    );
+    app.assert_still_serving().await;
+    app.cleanup().await;
+}
+
+/// How many connections this process may open, both ends of each being ours.
+fn connection_budget(wanted: usize) -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let soft: usize = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1024);
+    let budget = wanted.min(soft.saturating_sub(300) / 2);
+    if budget < wanted {
+        eprintln!(
+            "WARNING: `ulimit -n` is {soft}: testing {budget} idle connections instead of {wanted} \
+             (raise the limit to test them all)"
+        );
+    }
+    budget
+}
+
+#[tokio::test]
+async fn thousands_of_idle_connections_do_not_stop_a_request() {
+    let app = spawn_app().await;
+    let count = connection_budget(3000);
+    let mut idle = Vec::with_capacity(count);
+    for _ in 0..count {
+        idle.push(
+            TcpStream::connect(app.addr())
+                .await
+                .expect("the server accepts connections"),
+        );
+    }
+    let started = Instant::now();
+    app.assert_still_serving().await;
+    let id = app.add_user("through the crowd", None).await;
+    assert_eq!(app.get_json(&format!("/api/users/{id}")).await.0, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "served in {:?} beside {count} idle connections",
+        started.elapsed()
+    );
+    drop(idle);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn hostile_names_are_stored_and_returned_byte_for_byte() {
+    let app = spawn_app().await;
+    let names = [
+        "Robert'); DROP TABLE users;--".to_owned(),
+        "' OR '1'='1' -- ".trim().to_owned(),
+        "\"; SELECT SLEEP(10); --".to_owned(),
+        "Ada\\'s \\\"backslashes\\\\".to_owned(),
+        "<script>alert('x')</script>".to_owned(),
+        "<img src=x onerror=alert(1)>&amp;".to_owned(),
+        "${jndi:ldap://example.com/a} %s%n%x {{7*7}}".to_owned(),
+        "NULL".to_owned(),
+        "\\N".to_owned(),
+        "\u{202E}gnp.exe\u{202C} \u{200F}שלום\u{200E} مرحبا".to_owned(),
+        "👩‍👩‍👧‍👦 🏳️‍🌈 🇺🇦 👍🏽".to_owned(),
+        "Z\u{351}\u{334}\u{358}a\u{35c}l\u{340}g\u{36a}o e\u{301} n\u{303}".to_owned(),
+        "\u{feff}BOM\u{200b}zero\u{2060}width\u{a0}nbsp".to_owned(),
+        "漢".repeat(100),
+        "𠜎".repeat(100),
+        "\u{10ffff}\u{fffd}\u{fdd0}".to_owned(),
+    ];
+    let mut ids = Vec::new();
+    for name in &names {
+        let resp = app.post_user(&json!({"name": name})).await;
+        assert_eq!(resp.status(), 202, "{name:?} is a valid name");
+        ids.push(resp.json::<Value>().await.unwrap()["id"].as_u64().unwrap());
+    }
+    assert_eq!(app.drain().await, names.len(), "the consumer takes every one");
+    for (name, id) in names.iter().zip(&ids) {
+        for source in ["database", "cache"] {
+            let (status, user) = app.get_json(&format!("/api/users/{id}")).await;
+            assert_eq!((status, user["source"].as_str()), (200, Some(source)));
+            assert_eq!(user["name"].as_str(), Some(name.as_str()), "read from the {source}");
+        }
+    }
+    let (_, page) = app.get_json("/api/users?limit=100").await;
+    let listed: Vec<&str> = page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, names.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(app.stored_count().await, names.len() as u64, "the table is intact");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn bytes_that_are_not_utf8_get_a_clear_400() {
+    let app = spawn_app().await;
+    let bodies: [(&[u8], &str); 3] = [
+        (b"{\"name\": \"\xff\xfe\"}", "invalid UTF-8 in a string"),
+        (b"\xef\xbb\xbf\xff{\"name\": \"a\"}", "a BOM then garbage"),
+        (b"{\"name\": \"\\ud800\"}", "a lone surrogate escape"),
+    ];
+    for (body, what) in bodies {
+        let resp = app
+            .http
+            .post(app.url("/api/users"))
+            .header("content-type", "application/json")
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 400, "{what}");
+        let json: Value = resp.json().await.expect("a JSON error body");
+        assert!(
+            json["error"].is_string() && json["message"].is_string(),
+            "{what}: {json}"
+        );
+    }
+
+    let resp = app
+        .http
+        .post(app.url("/api/users"))
+        .header(
+            "idempotency-key",
+            reqwest::header::HeaderValue::from_bytes(b"key-\xff\xfe").unwrap(),
+        )
+        .json(&json!({"name": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400, "an Idempotency-Key that is not UTF-8");
+    let (status, json) = app.get_json("/api/users/%FF%FE").await;
+    assert!(
+        status == 400 && json["error"].is_string(),
+        "a percent-encoded non-UTF-8 id: {json}"
+    );
+
+    let answer = app
+        .raw_exchange(
+            b"GET /api/users/\xff\xfe HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "a raw non-UTF-8 path: {answer:?}");
+    app.assert_still_serving().await;
+    assert_eq!(app.drain().await, 0, "nothing was queued");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_queue_message_that_is_not_utf8_is_dead_lettered_and_the_rest_stored() {
+    let app = spawn_app().await;
+    let redis = redis::Client::open(app.config.redis.redis_url.as_str()).unwrap();
+    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let queue = app.state.queue.keys().queue();
+    let _: () = redis::cmd("LPUSH")
+        .arg(&queue)
+        .arg(&b"{\"v\":1,\"id\":7,\"name\":\"\xff\"}"[..])
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    for i in 0..3 {
+        app.add_user(&format!("after the poison {i}"), None).await;
+    }
+    let worker = app.worker().await;
+    let drained = worker
+        .drain(Duration::from_millis(100), &tokio_util::sync::CancellationToken::new())
+        .await;
+    assert!(drained.is_ok(), "a poison message must not stop the batch: {drained:?}");
+    let stats = app.state.queue.stats().await.unwrap();
+    assert_eq!(app.stored_count().await, 3, "the good messages are stored");
+    assert_eq!(
+        (stats.pending, stats.processing, stats.dead),
+        (0, 0, 1),
+        "the bad one is a dead letter"
+    );
+    app.cleanup().await;
+}
