@@ -167,8 +167,9 @@ impl Worker {
                 );
                 Ok(report)
             }
-            // A permanent Redis error on ack: the batch stays in flight and is re-queued by
-            // the lease; storing again is idempotent.
+            // A permanent Redis error on ack: the batch stays in this consumer's processing
+            // list, and its next take hands it back first (or the lease re-queues it if this
+            // consumer dies); storing again is idempotent.
             Some(Err(err)) => {
                 tracing::error!(error = %err, "could not acknowledge a stored batch");
                 Err(BatchError::Take(err))

@@ -54,10 +54,13 @@ impl QueueError {
                     || err.is_timeout()
                     || err.is_connection_dropped()
                     || err.is_connection_refusal()
-                    || matches!(
-                        err.code(),
-                        Some("LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN")
-                    )
+                    || err.code().is_some_and(transient_code)
+                    // A MULTI/EXEC aborted because Redis was still loading its data reports
+                    // EXECABORT; the reasons are inside.
+                    || err
+                        .clone()
+                        .into_server_errors()
+                        .is_some_and(|errors| errors.iter().any(|(_, e)| transient_code(e.code())))
             }
             QueueError::Protocol(_) | QueueError::CaFile { .. } => false,
         }
@@ -67,6 +70,14 @@ impl QueueError {
     pub fn never_sent(&self) -> bool {
         matches!(self, QueueError::Redis(err) if err.is_connection_refusal())
     }
+}
+
+/// Server error codes that go away on their own (loading data, a script running, failover).
+fn transient_code(code: &str) -> bool {
+    matches!(
+        code,
+        "LOADING" | "BUSY" | "TRYAGAIN" | "MASTERDOWN" | "READONLY" | "CLUSTERDOWN"
+    )
 }
 
 /// How a [`Queue`] connection behaves.

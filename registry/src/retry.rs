@@ -6,11 +6,12 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use tokio_util::sync::CancellationToken;
 
-/// Backoff for failures that last as long as they last (server down, connection lost).
+/// Backoff for failures that last as long as they last (server down, connection lost): 100 ms
+/// doubling to 2.5 s, each delay plus a random jitter of up to itself, so at most 5 s.
 pub fn transient() -> ExponentialBuilder {
     ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(100))
-        .with_max_delay(Duration::from_secs(5))
+        .with_max_delay(Duration::from_millis(2500))
         .with_factor(2.0)
         .with_jitter()
         .without_max_times()

@@ -110,3 +110,48 @@ async fn poison_messages_reach_the_dead_letter_list_with_reasons_and_can_be_requ
     assert_eq!(h.queue.stats().await.unwrap().dead, 0);
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn messages_left_in_the_processing_list_by_a_lost_reply_are_processed_before_new_ones() {
+    // Redis restarted (or the connection dropped) after a take moved messages into this
+    // consumer's processing list but before its reply arrived: the consumer never saw them,
+    // and the acknowledgement of its next batch empties that list.
+    let h = Harness::new().await;
+    let worker = h.worker().await;
+    let held = [
+        Harness::message(21, "req-21", "Held one", None),
+        Harness::message(22, "req-22", "Held two", None),
+    ];
+    h.push(&held).await;
+    let processing = h.queue.keys().processing(&worker.config.consumer);
+    let queue = h.queue.keys().queue();
+    for _ in &held {
+        let _: Option<String> = redis::cmd("LMOVE")
+            .arg(&queue)
+            .arg(&processing)
+            .arg("RIGHT")
+            .arg("LEFT")
+            .query_async(&mut h.redis.clone())
+            .await
+            .unwrap();
+    }
+    h.push(&[Harness::message(23, "req-23", "Queued after", None)]).await;
+
+    worker
+        .drain(
+            std::time::Duration::from_millis(100),
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(h.stored().await, 3, "the held messages are stored, not deleted unseen");
+    let stats = h.queue.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.processing, stats.dead), (0, 0, 0));
+    let pending: u64 = redis::cmd("HLEN")
+        .arg(h.queue.keys().pending())
+        .query_async(&mut h.redis.clone())
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "no user reads as pending for ever");
+    h.cleanup().await;
+}

@@ -35,10 +35,19 @@ return {1, id}
     )
 });
 
-/// KEYS: queue, processing list. ARGV: how many. Moves up to that many oldest messages.
+/// KEYS: queue, processing list. ARGV: how many, `1` to hand back held messages first.
+/// Moves up to that many oldest messages into the processing list. With ARGV[2] = `1`, a
+/// processing list that already holds messages is returned as it is, and nothing moves: those
+/// messages were taken by a reply the consumer never received (Redis restarted or the
+/// connection dropped after the move) or belong to a batch whose acknowledgement failed. The
+/// consumer's next acknowledgement empties the list, so it must process them first.
 pub static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
+if ARGV[2] == '1' then
+  local held = redis.call('LRANGE', KEYS[2], 0, -1)
+  if #held > 0 then return held end
+end
 local out = {}
 for i = 1, tonumber(ARGV[1]) do
   local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')

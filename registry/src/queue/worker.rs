@@ -74,6 +74,10 @@ pub struct Ack {
 impl Queue {
     /// Moves up to `max` of the oldest messages into the consumer's processing list, waiting
     /// up to `wait` for the first one. Messages stay in that list until acknowledged.
+    ///
+    /// Messages the list already holds come back first, alone: a take whose reply was lost
+    /// (or a batch whose acknowledgement failed) leaves them there, and the acknowledgement of
+    /// the next batch would otherwise delete them unprocessed.
     /// Messages come as bytes: one that is not UTF-8 must fail alone, not the whole batch.
     pub async fn take(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Vec<u8>>, QueueError> {
         let (queue, processing) = (self.keys.queue(), self.keys.processing(consumer));
@@ -81,6 +85,7 @@ impl Queue {
             .key(&queue)
             .key(&processing)
             .arg(max)
+            .arg(1)
             .invoke_async(&mut self.conn())
             .await?;
         if !batch.is_empty() {
@@ -103,6 +108,7 @@ impl Queue {
                 .key(&queue)
                 .key(&processing)
                 .arg(max - 1)
+                .arg(0) // the message BLMOVE just moved is held, and already in the batch
                 .invoke_async(&mut self.conn())
                 .await?;
             batch.extend(more);
