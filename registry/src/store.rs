@@ -88,7 +88,14 @@ pub fn options(url: &str, password_file: Option<&Path>) -> Result<Opts, StoreErr
         })?;
         builder = builder.pass(Some(password.trim_end_matches(['\r', '\n']).to_owned()));
     }
-    let pool = PoolOpts::default().with_constraints(PoolConstraints::new(1, 32).expect("1 <= 32"));
+    // Keep idle connections for a minute and do not reset them on return: mysql_async's
+    // defaults close a returned connection whenever another is idle, and a reset empties the
+    // prepared-statement cache, which cost a new connection and new statements per request
+    // (BENCHMARKS.md). No statement here changes session state, so skipping the reset is safe.
+    let pool = PoolOpts::default()
+        .with_constraints(PoolConstraints::new(1, 32).expect("1 <= 32"))
+        .with_inactive_connection_ttl(Duration::from_secs(60))
+        .with_reset_connection(false);
     Ok(builder.pool_opts(pool).into())
 }
 

@@ -68,16 +68,20 @@ impl UsersApi {
         {
             return Err(invalid_idempotency_key());
         }
-        let key = key.0.map(check_idempotency_key).transpose()?;
-        let canonical = canonical_body(&body);
-        if let Some(key) = &key {
+        // The canonical body is needed (and built) only when a key is given.
+        let idempotency = key
+            .0
+            .map(check_idempotency_key)
+            .transpose()?
+            .map(|k| (k, canonical_body(&body)));
+        if let Some((key, canonical)) = &idempotency {
             let known = state
                 .queue
                 .idempotency_record(key)
                 .await
                 .map_err(|e| ApiError::unavailable("the queue", &e))?;
             if let Some(record) = known {
-                return answer_known(record, &canonical);
+                return answer_known(record, canonical);
             }
         }
         let user =
@@ -96,7 +100,7 @@ impl UsersApi {
             accepted_at: registry::now_millis(),
             request_id: &request_id,
         };
-        let idempotency = key.as_deref().map(|k| (k, canonical.as_str()));
+        let idempotency = idempotency.as_ref().map(|(k, c)| (k.as_str(), c.as_str()));
         match enqueue(&state, &tail, idempotency)
             .await
             .map_err(|e| ApiError::unavailable("the queue", &e))?
@@ -105,7 +109,7 @@ impl UsersApi {
                 tracing::info!(user_id = %id, "user queued");
                 Ok(CreateUserResponse::accepted(id))
             }
-            Enqueued::Known(record) => answer_known(record, &canonical),
+            Enqueued::Known(record) => answer_known(record, idempotency.map_or("", |(_, c)| c)),
         }
     }
 

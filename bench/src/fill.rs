@@ -1,0 +1,66 @@
+//! Fills the queue with real messages: each user goes through `Queue::enqueue`, the
+//! producer's own Lua script (id allocation, queue, pending entry), many at once over one
+//! multiplexed connection as the producer sends them.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use registry::queue::{Enqueued, MessageTail, Queue, Timeouts};
+use serde_json::json;
+
+use crate::rows;
+
+/// Options of `bench fill`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: String,
+    /// Key prefix of the deployment to fill.
+    #[arg(long, env = "KEY_PREFIX")]
+    key_prefix: String,
+    /// Users to queue.
+    #[arg(long, default_value_t = 200_000)]
+    count: usize,
+    /// Enqueues in flight at once.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+}
+
+/// Queues the users and reports the rate.
+pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
+    let queue = Queue::connect(&args.redis_url, &args.key_prefix, Timeouts::INTERACTIVE)?;
+    let users = Arc::new(rows::users(&rows::run_tag(), args.count));
+    crate::progress(format_args!("queueing {} users", args.count));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for lane in 0..args.concurrency {
+        let (queue, users, lanes) = (queue.clone(), users.clone(), args.concurrency);
+        tasks.spawn(async move {
+            for u in users.iter().skip(lane).step_by(lanes) {
+                let tail = MessageTail {
+                    name: u.user.name.as_str(),
+                    email: u.user.email.as_ref().map(|e| e.as_str()),
+                    accepted_at: registry::now_millis(),
+                    request_id: &u.request_id,
+                };
+                match queue.enqueue(&tail, None, 0).await? {
+                    Enqueued::New(_) => {}
+                    Enqueued::Known(_) => anyhow::bail!("an enqueue without an idempotency key found one"),
+                }
+            }
+            Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let pending = queue.stats().await?.pending;
+    anyhow::ensure!(
+        pending >= args.count as u64,
+        "queued {} but the queue holds {pending}",
+        args.count
+    );
+    Ok(json!({ "users": args.count, "secs": secs, "rate": args.count as f64 / secs }))
+}

@@ -1,0 +1,59 @@
+//! The parts of `scripts/bench` that wrk and redis-benchmark cannot do: the raw insert limit
+//! of MariaDB, filling the queue with real messages, timing a drain, a steady-rate poster that
+//! measures acceptance-to-stored latency, and writing BENCHMARKS.md.
+//!
+//! Each measuring subcommand prints one JSON object on stdout (progress goes to stderr);
+//! `scripts/bench` collects them into a results file that `bench report` turns into tables.
+
+mod drain;
+mod fill;
+mod insert;
+mod report;
+mod rows;
+mod select;
+mod stats;
+mod steady;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Benchmark helpers for scripts/bench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The raw rate of multi-row INSERTs of user rows, as the consumer writes them.
+    InsertLimit(insert::Args),
+    /// The rate of the producer's email check (a point SELECT) from many connections.
+    SelectLimit(select::Args),
+    /// Fills the queue with users through the producer's own enqueue script.
+    Fill(fill::Args),
+    /// Waits for consumers (started by the caller) to drain the queue, and times it.
+    Drain(drain::Args),
+    /// Posts users at a steady rate and measures 202-to-stored latency.
+    Steady(steady::Args),
+    /// Writes the figures of a run into BENCHMARKS.md.
+    Report(report::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let figures = match Cli::parse().command {
+        Command::InsertLimit(args) => insert::run(args).await?,
+        Command::SelectLimit(args) => select::run(args).await?,
+        Command::Fill(args) => fill::run(args).await?,
+        Command::Drain(args) => drain::run(args).await?,
+        Command::Steady(args) => steady::run(args).await?,
+        Command::Report(args) => return report::run(args),
+    };
+    println!("{figures}");
+    Ok(())
+}
+
+/// Progress for the person watching, on stderr.
+fn progress(message: impl std::fmt::Display) {
+    eprintln!("    {message}");
+}
