@@ -109,12 +109,16 @@ impl Worker {
     }
 
     async fn process(&self, taken: Vec<Vec<u8>>, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
-        // A message that is not UTF-8 keeps a readable form for its dead letter.
-        let raw: Vec<String> = taken.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
-        let mut acks: Vec<Option<Ack>> = vec![None; raw.len()];
-        let mut valid: Vec<(usize, ValidMessage)> = Vec::with_capacity(raw.len());
-        for (i, (text, bytes)) in raw.iter().zip(&taken).enumerate() {
-            let decoded = Message::decode_bytes(bytes);
+        let mut acks: Vec<Option<Ack>> = vec![None; taken.len()];
+        let mut raw: Vec<String> = Vec::with_capacity(taken.len());
+        let mut valid: Vec<(usize, ValidMessage)> = Vec::with_capacity(taken.len());
+        for (i, bytes) in taken.into_iter().enumerate() {
+            // Decoded from the bytes, so that bytes which are not UTF-8 make the message
+            // undecodable instead of passing as replacement characters.
+            let decoded = Message::decode_bytes(&bytes);
+            // The message as it goes back to the queue or into a dead letter (moved, not
+            // copied; one that is not UTF-8 keeps a readable form).
+            let text = String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
             let id = decoded.as_ref().ok().and_then(|m| registry::domain::UserId::new(m.id));
             match decoded.and_then(Message::validate) {
                 Ok(message) => valid.push((i, message)),
@@ -130,12 +134,13 @@ impl Worker {
                     });
                 }
             }
+            raw.push(text);
         }
         for (i, disposition) in self.store_all(&valid, cancel).await? {
             let id = Some(valid[i].1.id);
             let index = valid[i].0;
             acks[index] = Some(Ack {
-                raw: raw[index].clone(),
+                raw: std::mem::take(&mut raw[index]),
                 id,
                 disposition,
             });
