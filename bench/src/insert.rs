@@ -32,14 +32,7 @@ pub struct Args {
 
 /// Inserts the rows and reports the rate.
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
-    let opts = registry::store::options(&args.mysql_url, None)?;
-    // The consumer's own start-up creates the database and the real schema.
-    registry::store::Store::connect(opts.clone())
-        .await
-        .context("creating the schema")?
-        .close()
-        .await;
-    let pool = Pool::new(opts);
+    let pool = schema_pool(&args.mysql_url).await?;
     let users = Arc::new(rows::users(&rows::run_tag(), args.rows));
     crate::progress(format_args!(
         "inserting {} rows, {} per INSERT, over {} connection(s)",
@@ -62,6 +55,18 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         "secs": secs,
         "rate": args.rows as f64 / secs,
     }))
+}
+
+/// A pool on `mysql_url`'s database, after the store's own start-up has created the database
+/// and the real schema.
+pub async fn schema_pool(mysql_url: &str) -> anyhow::Result<Pool> {
+    let opts = registry::store::options(mysql_url, None)?;
+    registry::store::Store::connect(opts.clone())
+        .await
+        .context("creating the schema")?
+        .close()
+        .await;
+    Ok(Pool::new(opts))
 }
 
 /// Stores `rows` users (256 per INSERT), for measurements that need a filled table.

@@ -4,7 +4,6 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use mysql_async::prelude::*;
 use serde_json::json;
 
@@ -32,13 +31,7 @@ const EMAIL_TAKEN: &str = "SELECT 1 FROM users WHERE email_key = ?";
 
 /// Runs the queries and reports their rate and latency.
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
-    let opts = registry::store::options(&args.mysql_url, None)?;
-    registry::store::Store::connect(opts.clone())
-        .await
-        .context("creating the schema")?
-        .close()
-        .await;
-    let pool = mysql_async::Pool::new(opts);
+    let pool = crate::insert::schema_pool(&args.mysql_url).await?;
     crate::insert::fill_table(&pool, args.rows).await?;
     crate::progress(format_args!(
         "email checks from {} connections for {} s",
