@@ -7,6 +7,7 @@
 
 mod drain;
 mod fill;
+mod floor;
 mod insert;
 mod report;
 mod rows;
@@ -35,6 +36,8 @@ enum Command {
     Drain(drain::Args),
     /// Posts users at a steady rate and measures 202-to-stored latency.
     Steady(steady::Args),
+    /// Serves the same requests as the producer doing nothing else, or one Redis command each.
+    HttpFloor(floor::Args),
     /// Writes the figures of a run into BENCHMARKS.md.
     Report(report::Args),
 }
@@ -47,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Fill(args) => fill::run(args).await?,
         Command::Drain(args) => drain::run(args).await?,
         Command::Steady(args) => steady::run(args).await?,
+        Command::HttpFloor(args) => floor::run(args).await?,
         Command::Report(args) => return report::run(args),
     };
     println!("{figures}");

@@ -210,6 +210,28 @@ fn details(out: &mut String, f: &Figures) {
     }
     let _ = writeln!(
         out,
+        "| floor: a bare poem server doing nothing else, `POST` / `GET` | {} / {} req/s |",
+        rate(f.num("floor_bare_post", "rps")),
+        rate(f.num("floor_bare_get", "rps"))
+    );
+    let (lpush, get) = (f.num("limit_lpush", "rps"), f.num("limit_get", "rps"));
+    let _ = writeln!(
+        out,
+        "| floor: the same server with one Redis command per request (`LPUSH` of the body / `GET`, one multiplexed connection), the least a Redis-backed producer does | `POST` {} req/s ({} of `LPUSH`), `GET` {} req/s ({} of `GET`) |",
+        rate(f.num("floor_redis_post", "rps")),
+        ratio(f.num("floor_redis_post", "rps"), lpush),
+        rate(f.num("floor_redis_get", "rps")),
+        ratio(f.num("floor_redis_get", "rps"), get)
+    );
+    let _ = writeln!(
+        out,
+        "| the producer against that floor | `POST` without email {}, with an email {}, cached `GET` {} |",
+        ratio(f.num("post_noemail", "rps"), f.num("floor_redis_post", "rps")),
+        ratio(f.num("post_email", "rps"), f.num("floor_redis_post", "rps")),
+        ratio(f.num("get_cached", "rps"), f.num("floor_redis_get", "rps"))
+    );
+    let _ = writeln!(
+        out,
         "| the producer's email check alone (prepared point SELECT), 50 connections | {} queries/s (p50 {}, p99 {}); `POST` with an email reached {} of it |",
         rate(f.num("limit_email_check", "rps")),
         ms(f.num("limit_email_check", "latency.p50_ms")),

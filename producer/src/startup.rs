@@ -15,7 +15,7 @@ use registry::store::{self, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::metrics::{self, Metrics};
+use crate::metrics;
 use crate::middleware;
 use crate::routes::{frontend, health::HealthApi, users::UsersApi};
 use crate::state::AppState;
@@ -45,15 +45,13 @@ impl Application {
         let opts = store::options_for(&config.mysql)?;
         let store = connect_store(opts).await?;
         let id_floor = store.max_id().await.context("reading the highest stored id")?;
-        let state = Arc::new(AppState {
+        let state = Arc::new(AppState::new(
             queue,
             store,
-            cache_ttl: config.cache.ttl(),
-            host: registry::hostname(),
-            limiter: AppState::limiter(config.rate_limit, config.rate_limit_burst),
+            config.cache.ttl(),
+            AppState::limiter(config.rate_limit, config.rate_limit_burst),
             id_floor,
-            metrics: Metrics::new(),
-        });
+        ));
         let acceptor = TcpListener::bind(config.listen.clone())
             .into_acceptor()
             .await

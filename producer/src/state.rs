@@ -4,10 +4,12 @@ use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use backon::Retryable;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use registry::queue::Queue;
-use registry::store::Store;
+use registry::coalesce::Coalescer;
+use registry::queue::{EnqueueRequest, Enqueued, Queue, QueueError};
+use registry::store::{Store, StoreError};
 
 use crate::metrics::Metrics;
 
@@ -27,9 +29,62 @@ pub struct AppState {
     pub id_floor: u64,
     /// The Prometheus series.
     pub metrics: Metrics,
+    /// Enqueues the users of concurrent requests in one script run (see [`AppState::new`]).
+    pub enqueuer: Coalescer<EnqueueRequest, Enqueued, QueueError>,
+    /// Checks the emails of concurrent requests in one query.
+    pub email_checks: Coalescer<String, bool, StoreError>,
 }
 
+/// Most users enqueued by one script run.
+const ENQUEUE_BATCH: usize = 128;
+/// Most addresses checked by one query.
+const EMAIL_CHECK_BATCH: usize = 64;
+
 impl AppState {
+    /// The shared state, with the batch tasks of the enqueue and the email check started on
+    /// the current runtime. Requests that arrive while one script run (or one query) is in
+    /// flight share the next: per user, Redis and MySQL then parse, run and answer a fraction
+    /// of a command, and the producer sends and awaits a fraction of a reply. A lone request
+    /// waits for nothing.
+    pub fn new(
+        queue: Queue,
+        store: Store,
+        cache_ttl: Duration,
+        limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
+        id_floor: u64,
+    ) -> Self {
+        let enqueuer = {
+            let queue = queue.clone();
+            Coalescer::spawn(ENQUEUE_BATCH, move |users: Vec<EnqueueRequest>| {
+                let queue = queue.clone();
+                async move {
+                    (|| queue.enqueue_many(&users, id_floor))
+                        .retry(registry::retry::resend())
+                        .when(QueueError::never_sent)
+                        .await
+                }
+            })
+        };
+        let email_checks = {
+            let store = store.clone();
+            Coalescer::spawn(EMAIL_CHECK_BATCH, move |keys: Vec<String>| {
+                let store = store.clone();
+                async move { store.emails_taken(&keys).await }
+            })
+        };
+        Self {
+            queue,
+            store,
+            cache_ttl,
+            host: registry::hostname(),
+            limiter,
+            id_floor,
+            metrics: Metrics::new(),
+            enqueuer,
+            email_checks,
+        }
+    }
+
     /// Builds the rate limiter: `per_sec` writes per second, bursts of `burst`; 0 turns it off.
     pub fn limiter(per_sec: u32, burst: u32) -> Option<DefaultKeyedRateLimiter<IpAddr>> {
         let per_sec = NonZeroU32::new(per_sec)?;

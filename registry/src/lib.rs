@@ -9,6 +9,7 @@
 //! - [`retry`]: the backoff policy for transient failures;
 //! - [`metrics`]: the Prometheus registry and the queue gauges both binaries export.
 
+pub mod coalesce;
 pub mod config;
 pub mod domain;
 pub mod health;

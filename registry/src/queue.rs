@@ -20,7 +20,7 @@ use redis::aio::ConnectionManagerConfig;
 use crate::config::RedisArgs;
 
 pub use dead::DeadLetter;
-pub use enqueue::{Enqueued, IdempotencyRecord};
+pub use enqueue::{EnqueueRequest, Enqueued, IdempotencyRecord};
 pub use keys::Keys;
 pub use message::{DecodeError, Message, MessageTail, ValidMessage};
 pub use reads::{Lookup, QueueStats};

@@ -172,12 +172,28 @@ impl Store {
 
     /// Whether a stored user already has this email (compared case-insensitively).
     pub async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
-        let hit: Option<u8> = self
-            .conn()
-            .await?
-            .exec_first("SELECT 1 FROM users WHERE email_key = ?", (email_key,))
-            .await?;
-        Ok(hit.is_some())
+        Ok(self.emails_taken(&[email_key.to_owned()]).await?[0])
+    }
+
+    /// [`Store::email_taken`] for many addresses in one query, in order. The list is padded
+    /// to a power of two (repeating its last key), so a connection prepares a handful of
+    /// statements, not one per list length.
+    pub async fn emails_taken(&self, email_keys: &[String]) -> Result<Vec<bool>, StoreError> {
+        let Some(last) = email_keys.last() else {
+            return Ok(Vec::new());
+        };
+        let width = email_keys.len().next_power_of_two();
+        let sql = format!(
+            "SELECT email_key FROM users WHERE email_key IN ({})",
+            vec!["?"; width].join(",")
+        );
+        let params: Vec<&str> = email_keys
+            .iter()
+            .chain(std::iter::repeat_n(last, width - email_keys.len()))
+            .map(String::as_str)
+            .collect();
+        let found: Vec<String> = self.conn().await?.exec(sql, params).await?;
+        Ok(email_keys.iter().map(|key| found.contains(key)).collect())
     }
 
     /// Up to `limit` stored users with ids below `before`, newest first.

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use backon::Retryable;
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
+use registry::coalesce::CoalesceError;
 use registry::domain::{NewUser, UserId};
-use registry::queue::{Enqueued, IdempotencyRecord, Lookup, MessageTail, QueueError};
+use registry::queue::{EnqueueRequest, Enqueued, IdempotencyRecord, Lookup, MessageTail, QueueError};
 
 use super::ApiTags;
 use super::views::{
@@ -88,7 +88,7 @@ impl UsersApi {
             NewUser::parse(&body.name.0, body.email.as_ref().map(|e| e.0.as_str())).map_err(ApiError::invalid_field)?;
         if let Some(email) = &user.email {
             // An early check only: the consumer refuses a duplicate that slips past it.
-            match state.store.email_taken(&email.key()).await {
+            match state.email_checks.call(email.key()).await {
                 Ok(true) => return Err(ApiError::email_taken()),
                 Ok(false) => {}
                 Err(err) => tracing::warn!(error = %err, "email check skipped: MySQL unreachable"),
@@ -254,9 +254,6 @@ async fn enqueue(
     state: &AppState,
     tail: &MessageTail<'_>,
     idempotency: Option<(&str, &str)>,
-) -> Result<Enqueued, QueueError> {
-    (|| state.queue.enqueue(tail, idempotency, state.id_floor))
-        .retry(registry::retry::resend())
-        .when(QueueError::never_sent)
-        .await
+) -> Result<Enqueued, CoalesceError<QueueError>> {
+    state.enqueuer.call(EnqueueRequest::new(tail, idempotency)).await
 }

@@ -208,3 +208,66 @@ async fn cors_answers_configured_origins_only() {
     );
     app.cleanup().await;
 }
+
+/// Concurrent requests share script runs and email queries (see `AppState::new`); each must
+/// still get exactly the answer it would get alone.
+#[tokio::test]
+async fn concurrent_posts_sharing_a_batch_each_get_their_own_answer() {
+    let app = spawn_app().await;
+    app.add_user("Stored first", Some("taken@example.com")).await;
+    app.drain().await;
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let (body, key) = match i % 6 {
+            // Ten requests with one key and one body: one user, one id.
+            0 => (
+                json!({"name": "Same key", "email": "same.key@example.com"}),
+                Some("shared-key"),
+            ),
+            // An address already stored, in another case: 409 each time.
+            1 => (json!({"name": format!("Dup {i}"), "email": "TAKEN@example.com"}), None),
+            _ => (
+                json!({"name": format!("User {i}"), "email": format!("user.{i}@example.com")}),
+                None,
+            ),
+        };
+        let mut req = app.http.post(app.url("/api/users")).json(&body);
+        if let Some(key) = key {
+            req = req.header("Idempotency-Key", key);
+        }
+        calls.spawn(async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (i, status, resp.json::<Value>().await.unwrap())
+        });
+    }
+    let mut answers = calls.join_all().await;
+    answers.sort_by_key(|(i, _, _)| *i);
+    let mut new_ids = Vec::new();
+    let mut shared_ids = Vec::new();
+    for (i, status, body) in &answers {
+        match i % 6 {
+            0 => {
+                assert_eq!(*status, 202, "{body}");
+                shared_ids.push(body["id"].as_u64().unwrap());
+            }
+            1 => assert_eq!((*status, body["error"].as_str()), (409, Some("email_taken")), "{body}"),
+            _ => {
+                assert_eq!(*status, 202, "{body}");
+                new_ids.push(body["id"].as_u64().unwrap());
+            }
+        }
+    }
+    shared_ids.dedup();
+    assert_eq!(shared_ids.len(), 1, "one key, one id: {shared_ids:?}");
+    new_ids.push(shared_ids[0]);
+    let distinct: std::collections::HashSet<_> = new_ids.iter().collect();
+    assert_eq!(distinct.len(), new_ids.len(), "every new user has its own id");
+    assert_eq!(
+        app.drain().await,
+        41,
+        "40 new users and the keyed one were queued, once each"
+    );
+    assert_eq!(app.stored_count().await, 42);
+    app.cleanup().await;
+}

@@ -43,6 +43,25 @@ pub enum Enqueued {
     Known(IdempotencyRecord),
 }
 
+/// One user to enqueue, owned, so that it can wait in a batch (see [`Queue::enqueue_many`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnqueueRequest {
+    /// [`MessageTail::encode`] of the user.
+    pub tail: String,
+    /// The `Idempotency-Key` and the canonical body of the request, if it had a key.
+    pub idempotency: Option<(String, String)>,
+}
+
+impl EnqueueRequest {
+    /// The request for a message tail and an optional (key, canonical body).
+    pub fn new(tail: &MessageTail<'_>, idempotency: Option<(&str, &str)>) -> Self {
+        Self {
+            tail: tail.encode(),
+            idempotency: idempotency.map(|(k, b)| (k.to_owned(), b.to_owned())),
+        }
+    }
+}
+
 impl Queue {
     /// What an idempotency key was used for, if it is known.
     pub async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, QueueError> {
@@ -59,28 +78,49 @@ impl Queue {
         idempotency: Option<(&str, &str)>,
         id_floor: u64,
     ) -> Result<Enqueued, QueueError> {
-        let (idem_key, canonical) = match idempotency {
-            Some((key, body)) => (self.keys.idempotency(key), body),
-            None => (self.keys.last_id(), ""),
-        };
-        let (status, value): (i64, String) = ENQUEUE
+        let mut one = self
+            .enqueue_many(&[EnqueueRequest::new(tail, idempotency)], id_floor)
+            .await?;
+        Ok(one.remove(0))
+    }
+
+    /// [`Queue::enqueue`] for many users in one script run, which is atomic: all of them are
+    /// queued (or answered from their keys), in order and with growing ids, or none is.
+    pub async fn enqueue_many(&self, users: &[EnqueueRequest], id_floor: u64) -> Result<Vec<Enqueued>, QueueError> {
+        let mut script = ENQUEUE.prepare_invoke();
+        script
             .key(self.keys.last_id())
             .key(self.keys.queue())
             .key(self.keys.pending())
-            .key(idem_key)
-            .arg(tail.encode())
             .arg(id_floor)
-            .arg(if idempotency.is_some() { "1" } else { "0" })
-            .arg(canonical)
             .arg(IDEMPOTENCY_TTL.as_secs())
-            .arg(ID_EPOCH_MS)
-            .invoke_async(&mut self.conn())
-            .await?;
-        match status {
-            1 => UserId::parse(&value)
-                .map(Enqueued::New)
-                .ok_or_else(|| QueueError::Protocol(format!("bad id {value:?}"))),
-            _ => IdempotencyRecord::parse(&value).map(Enqueued::Known),
+            .arg(ID_EPOCH_MS);
+        for user in users {
+            match &user.idempotency {
+                Some((key, canonical)) => script
+                    .key(self.keys.idempotency(key))
+                    .arg(&user.tail)
+                    .arg("1")
+                    .arg(canonical),
+                None => script.key(self.keys.last_id()).arg(&user.tail).arg("0").arg(""),
+            };
         }
+        let replies: Vec<(i64, String)> = script.invoke_async(&mut self.conn()).await?;
+        if replies.len() != users.len() {
+            return Err(QueueError::Protocol(format!(
+                "{} answers to {} enqueued users",
+                replies.len(),
+                users.len()
+            )));
+        }
+        replies
+            .into_iter()
+            .map(|(status, value)| match status {
+                1 => UserId::parse(&value)
+                    .map(Enqueued::New)
+                    .ok_or_else(|| QueueError::Protocol(format!("bad id {value:?}"))),
+                _ => IdempotencyRecord::parse(&value).map(Enqueued::Known),
+            })
+            .collect()
     }
 }

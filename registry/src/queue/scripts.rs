@@ -9,28 +9,55 @@ use redis::Script;
 /// ms are accepted on average), and below 2^53 until the year 2300 (safe in JavaScript).
 pub const ID_EPOCH_MS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
-/// KEYS: last-id, queue, pending, idempotency key.
-/// ARGV: message tail, id floor, use idempotency ('1'/'0'), canonical body, idempotency TTL, epoch.
-/// Returns `{1, id}` when queued, `{0, "<id>\n<canonical body>"}` when the key was known.
+/// Enqueues a batch of users (one or many) atomically.
+/// KEYS: last-id, queue, pending, then one idempotency key per user (any key of the deployment,
+/// e.g. last-id, for a user without one).
+/// ARGV: id floor, idempotency TTL, epoch, then per user: message tail, use idempotency
+/// ('1'/'0'), canonical body.
+/// Returns per user, in order, `1, id` when queued or `0, "<id>\n<canonical body>"` when its
+/// key was known (also when an earlier user of the same batch had just recorded it). Writes
+/// happen after every read, pushes before idempotency records: an error cannot leave a key
+/// recorded for a message that was not pushed.
 pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if ARGV[3] == '1' then
-  local prev = redis.call('GET', KEYS[4])
-  if prev then return {0, prev} end
-end
+local n = #KEYS - 3
 local t = redis.call('TIME')
-local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[6])) * 1024
+local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])) * 1024
+local floor = tonumber(ARGV[1])
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local id = string.format('%.0f', math.max(now, last + 1, tonumber(ARGV[2])))
-redis.call('SET', KEYS[1], id)
-local msg = '{"v":1,"id":' .. id .. ',' .. ARGV[1]
-redis.call('LPUSH', KEYS[2], msg)
-redis.call('HSET', KEYS[3], id, msg)
-if ARGV[3] == '1' then
-  redis.call('SET', KEYS[4], id .. '\n' .. ARGV[4], 'EX', ARGV[5])
+local out, msgs, fields, records, fresh = {}, {}, {}, {}, {}
+for i = 1, n do
+  local a, key = 1 + 3 * i, KEYS[3 + i]
+  local prev = nil
+  if ARGV[a + 1] == '1' then prev = fresh[key] or redis.call('GET', key) end
+  if prev then
+    out[#out + 1] = 0
+    out[#out + 1] = prev
+  else
+    last = math.max(now, last + 1, floor)
+    local id = string.format('%.0f', last)
+    local msg = '{"v":1,"id":' .. id .. ',' .. ARGV[a]
+    msgs[#msgs + 1] = msg
+    fields[#fields + 1] = id
+    fields[#fields + 1] = msg
+    if ARGV[a + 1] == '1' then
+      fresh[key] = id .. '\n' .. ARGV[a + 2]
+      records[#records + 1] = key
+    end
+    out[#out + 1] = 1
+    out[#out + 1] = id
+  end
 end
-return {1, id}
+if #msgs > 0 then
+  redis.call('SET', KEYS[1], string.format('%.0f', last))
+  redis.call('LPUSH', KEYS[2], unpack(msgs))
+  redis.call('HSET', KEYS[3], unpack(fields))
+  for _, key in ipairs(records) do
+    redis.call('SET', key, fresh[key], 'EX', ARGV[2])
+  end
+end
+return out
 "#,
     )
 });
