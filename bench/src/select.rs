@@ -26,7 +26,8 @@ pub struct Args {
     secs: u64,
 }
 
-/// The producer's query (see `Store::email_taken` in registry/src/store.rs).
+/// The producer's query for one address; the producer asks for the addresses of concurrent
+/// requests in one `IN (...)` (see `Store::emails_taken` in registry/src/store.rs).
 const EMAIL_TAKEN: &str = "SELECT 1 FROM users WHERE email_key = ?";
 
 /// Runs the queries and reports their rate and latency.

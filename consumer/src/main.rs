@@ -3,6 +3,11 @@
 use clap::Parser;
 use consumer::config::{Cli, Command};
 
+/// mimalloc instead of glibc's allocator: malloc and free were about a sixth of the
+/// producer's CPU and a fifth of the consumer's under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -10,7 +15,7 @@ async fn main() -> anyhow::Result<()> {
         Some(Command::Healthcheck { url_path }) => registry::health::check(&cli.config.metrics_listen, &url_path).await,
         Some(Command::Dead { action }) => consumer::dead::run(&cli.config, action).await,
         None => {
-            registry::telemetry::init(cli.config.log.log_format);
+            let _logs = registry::telemetry::init(cli.config.log.log_format);
             consumer::startup::run(cli.config).await
         }
     }

@@ -130,6 +130,32 @@ def test_dockerignore_sends_only_what_the_builds_need():
         assert not dockerignore_excludes(patterns, path), f".dockerignore must keep {path} in the build context"
 
 
+def workspace_members(cargo_toml_text):
+    """The `members` of the root Cargo.toml's [workspace]."""
+    match = re.search(r"^members\s*=\s*\[([^\]]*)\]", cargo_toml_text, re.M)
+    assert match, "Cargo.toml must list its workspace members"
+    return re.findall(r'"([^"]+)"', match.group(1))
+
+
+@pytest.mark.parametrize("name", COMPONENTS)
+def test_every_workspace_member_reaches_both_build_stages(name):
+    """Cargo refuses a workspace with a member's folder missing, so each stage that runs
+    cargo must copy every member, and .dockerignore must let each one in."""
+    members = workspace_members(read_text("Cargo.toml"))
+    assert {"registry", "producer", "consumer"} <= set(members), members
+    patterns = dockerignore_patterns(read_text(".dockerignore"))
+    for member in members:
+        assert not dockerignore_excludes(patterns, f"{member}/Cargo.toml"), (
+            f".dockerignore must keep the workspace member {member}/ in the build context"
+        )
+    for from_line, instructions in stages(read_text(f"Dockerfile.{name}")):
+        if not any("cargo chef" in i or "cargo build" in i for i in instructions):
+            continue
+        copied = {i.split()[1] for i in instructions if i.upper().startswith("COPY ") and "--from" not in i}
+        missing = [m for m in members if m not in copied]
+        assert not missing, f"Dockerfile.{name} stage `{from_line}` runs cargo without copying {missing}"
+
+
 def test_dockerignore_check_notices_a_leak():
     patterns = dockerignore_patterns(read_text(".dockerignore")) + ["!deploy/"]
     assert not dockerignore_excludes(patterns, "deploy/secrets/mysql_password"), (

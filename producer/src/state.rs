@@ -8,7 +8,8 @@ use backon::Retryable;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use registry::coalesce::Coalescer;
-use registry::queue::{EnqueueRequest, Enqueued, Queue, QueueError};
+use registry::domain::UserId;
+use registry::queue::{EnqueueRequest, Enqueued, Lookup, Queue, QueueError};
 use registry::store::{Store, StoreError};
 
 use crate::metrics::Metrics;
@@ -33,16 +34,20 @@ pub struct AppState {
     pub enqueuer: Coalescer<EnqueueRequest, Enqueued, QueueError>,
     /// Checks the emails of concurrent requests in one query.
     pub email_checks: Coalescer<String, bool, StoreError>,
+    /// Looks the users of concurrent reads up in the cache and the queue in one round trip.
+    pub lookups: Coalescer<UserId, Lookup, QueueError>,
 }
 
 /// Most users enqueued by one script run.
 const ENQUEUE_BATCH: usize = 128;
 /// Most addresses checked by one query.
 const EMAIL_CHECK_BATCH: usize = 64;
+/// Most ids looked up by one round trip.
+const LOOKUP_BATCH: usize = 128;
 
 impl AppState {
-    /// The shared state, with the batch tasks of the enqueue and the email check started on
-    /// the current runtime. Requests that arrive while one script run (or one query) is in
+    /// The shared state, with the batch tasks of the enqueue, the email check and the cache
+    /// lookup started on the current runtime. Requests that arrive while one script run (or one query) is in
     /// flight share the next: per user, Redis and MySQL then parse, run and answer a fraction
     /// of a command, and the producer sends and awaits a fraction of a reply. A lone request
     /// waits for nothing.
@@ -72,6 +77,13 @@ impl AppState {
                 async move { store.emails_taken(&keys).await }
             })
         };
+        let lookups = {
+            let queue = queue.clone();
+            Coalescer::spawn(LOOKUP_BATCH, move |ids: Vec<UserId>| {
+                let queue = queue.clone();
+                async move { queue.lookup_many(&ids).await }
+            })
+        };
         Self {
             queue,
             store,
@@ -82,6 +94,7 @@ impl AppState {
             metrics: Metrics::new(),
             enqueuer,
             email_checks,
+            lookups,
         }
     }
 

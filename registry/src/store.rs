@@ -170,14 +170,9 @@ impl Store {
         Ok(reason)
     }
 
-    /// Whether a stored user already has this email (compared case-insensitively).
-    pub async fn email_taken(&self, email_key: &str) -> Result<bool, StoreError> {
-        Ok(self.emails_taken(&[email_key.to_owned()]).await?[0])
-    }
-
-    /// [`Store::email_taken`] for many addresses in one query, in order. The list is padded
-    /// to a power of two (repeating its last key), so a connection prepares a handful of
-    /// statements, not one per list length.
+    /// Whether a stored user already has each of these emails (their lower-cased keys), in one
+    /// query, in order. The list is padded to a power of two (repeating its last key), so a
+    /// connection prepares a handful of statements, not one per list length.
     pub async fn emails_taken(&self, email_keys: &[String]) -> Result<Vec<bool>, StoreError> {
         let Some(last) = email_keys.last() else {
             return Ok(Vec::new());

@@ -124,7 +124,7 @@ impl UsersApi {
     ) -> Result<Json<UserView>, ApiError> {
         let id = UserId::new(id.0)
             .ok_or_else(|| ApiError::bad_request("invalid_id", "the id must be a positive integer", None))?;
-        let redis = state.queue.lookup(id).await;
+        let redis = state.lookups.call(id).await;
         state.metrics.cache_lookup(matches!(redis, Ok(Lookup::Cached(_))));
         match &redis {
             Ok(Lookup::Cached(user)) => {

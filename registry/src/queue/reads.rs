@@ -34,21 +34,41 @@ pub struct QueueStats {
 }
 
 impl Queue {
-    /// Looks a user up in the cache and among pending messages, in one round trip.
-    pub async fn lookup(&self, id: UserId) -> Result<Lookup, QueueError> {
-        let (cached, pending): (Option<String>, Option<String>) = redis::pipe()
-            .get(self.keys.user(id))
-            .hget(self.keys.pending(), id.get())
+    /// Looks users up in the cache and among pending messages, in one round trip (one `MGET`,
+    /// one `HMGET`); one answer per id, in order.
+    pub async fn lookup_many(&self, ids: &[UserId]) -> Result<Vec<Lookup>, QueueError> {
+        let keys: Vec<String> = ids.iter().map(|&id| self.keys.user(id)).collect();
+        let fields: Vec<u64> = ids.iter().map(|id| id.get()).collect();
+        let (cached, pending): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+            .cmd("MGET")
+            .arg(&keys)
+            .cmd("HMGET")
+            .arg(self.keys.pending())
+            .arg(&fields)
             .query_async(&mut self.conn())
             .await?;
-        // A cache entry that does not parse (an older format) is treated as a miss.
-        if let Some(user) = cached.and_then(|raw| serde_json::from_str(&raw).ok()) {
-            return Ok(Lookup::Cached(user));
+        if cached.len() != ids.len() || pending.len() != ids.len() {
+            return Err(QueueError::Protocol(format!(
+                "{} and {} answers for {} ids",
+                cached.len(),
+                pending.len(),
+                ids.len()
+            )));
         }
-        Ok(match pending.and_then(|raw| Message::decode(&raw).ok()) {
-            Some(message) => Lookup::Pending(message),
-            None => Lookup::Unknown,
-        })
+        Ok(cached
+            .into_iter()
+            .zip(pending)
+            .map(|(cached, pending)| {
+                // A cache entry that does not parse (an older format) is treated as a miss.
+                if let Some(user) = cached.and_then(|raw| serde_json::from_str(&raw).ok()) {
+                    return Lookup::Cached(user);
+                }
+                match pending.and_then(|raw| Message::decode(&raw).ok()) {
+                    Some(message) => Lookup::Pending(message),
+                    None => Lookup::Unknown,
+                }
+            })
+            .collect())
     }
 
     /// Puts a stored user in the cache for `ttl`.
