@@ -262,10 +262,10 @@ impl Worker {
             match acks[*index].disposition {
                 Disposition::Stored(_) => {
                     self.metrics.stored(message.accepted_at, now);
-                    tracing::info!(user_id = %message.id, request_id = %message.request_id, "user stored");
+                    tracing::info!(user_id = %message.id, request_id = message.request_id.as_str(), "user stored");
                 }
                 Disposition::Rejected => {
-                    tracing::info!(user_id = %message.id, request_id = %message.request_id, "user rejected");
+                    tracing::info!(user_id = %message.id, request_id = message.request_id.as_str(), "user rejected");
                 }
                 _ => {}
             }
