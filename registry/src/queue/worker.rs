@@ -122,6 +122,8 @@ impl Queue {
         let keys = &self.keys;
         let mut pipe = redis::pipe();
         pipe.atomic();
+        // The ids whose pending entry and attempt count go: one HDEL each for the whole batch.
+        let mut done: Vec<u64> = Vec::with_capacity(acks.len());
         for ack in acks {
             match &ack.disposition {
                 Disposition::Stored(user) => {
@@ -148,9 +150,12 @@ impl Queue {
                 }
             }
             if let Some(id) = ack.id {
-                pipe.hdel(keys.pending(), id.get()).ignore();
-                pipe.hdel(keys.attempts(), id.get()).ignore();
+                done.push(id.get());
             }
+        }
+        if !done.is_empty() {
+            pipe.hdel(keys.pending(), &done).ignore();
+            pipe.hdel(keys.attempts(), &done).ignore();
         }
         pipe.del(keys.processing(consumer)).ignore();
         let () = pipe.query_async(&mut self.conn()).await?;
