@@ -7,6 +7,8 @@
 //! - [`queue`]: every Redis key and script (enqueue, take, acknowledge, leases, dead letters, cache);
 //! - [`store`]: every SQL statement;
 //! - [`retry`]: the backoff policy for transient failures;
+//! - [`coalesce`]: concurrent calls sharing one round trip (the producer's enqueue, email check
+//!   and cache reads);
 //! - [`metrics`]: the Prometheus registry and the queue gauges both binaries export.
 
 pub mod coalesce;
