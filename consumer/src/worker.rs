@@ -294,7 +294,7 @@ impl Worker {
 
 fn disposition(outcome: Outcome) -> Disposition {
     match outcome {
-        Outcome::Stored(user) => Disposition::Stored(user),
+        Outcome::Stored { user, earlier } => Disposition::Stored(earlier.then_some(user)),
         Outcome::Rejected(_) => Disposition::Rejected,
         Outcome::Conflict(reason) => Disposition::Dead {
             cause: DeadCause::IdConflict,

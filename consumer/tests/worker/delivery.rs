@@ -23,6 +23,41 @@ async fn redelivery_of_the_same_message_stores_one_row() {
 }
 
 #[tokio::test]
+async fn an_acknowledgement_renews_cached_redelivered_users_and_never_caches_new_ones() {
+    let h = Harness::new().await;
+    let seven = Harness::message(7, "req-7", "Seven", None);
+    h.push(std::slice::from_ref(&seven)).await;
+    h.drain().await;
+    let key = |id| h.queue.keys().user(UserId::new(id).unwrap());
+    let mut redis = h.redis.clone();
+    let cached: Option<String> = redis::cmd("GET").arg(key(7)).query_async(&mut redis).await.unwrap();
+    assert_eq!(cached, None, "storing a user does not put it in the cache");
+    // A reader caches it for 5 s; then the message is delivered again, with a new user.
+    let user = h
+        .store()
+        .await
+        .find_user(UserId::new(7).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    h.queue
+        .cache_user(&user, std::time::Duration::from_secs(5))
+        .await
+        .unwrap();
+    h.push(&[seven, Harness::message(8, "req-8", "Eight", None)]).await;
+    h.drain().await;
+    let ttl: i64 = redis::cmd("TTL").arg(key(7)).query_async(&mut redis).await.unwrap();
+    assert!(
+        ttl > 5,
+        "the redelivered user's cache entry was renewed to CACHE_TTL (ttl {ttl} s)"
+    );
+    let cached: Option<String> = redis::cmd("GET").arg(key(8)).query_async(&mut redis).await.unwrap();
+    assert_eq!(cached, None, "the new user of the same batch is not cached");
+    assert_eq!(h.stored().await, 2);
+    h.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_message_whose_id_is_stored_for_another_request_never_overwrites_it() {
     let h = Harness::new().await;
     h.push(&[Harness::message(9, "req-original", "Original", None)]).await;

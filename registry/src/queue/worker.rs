@@ -12,8 +12,11 @@ use crate::domain::{StoredUser, UserId};
 /// What became of one message of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
-    /// Committed to MySQL (now or by an earlier delivery): refresh its cache entry, forget it.
-    Stored(StoredUser),
+    /// Committed to MySQL: forget it. With the user when an earlier delivery stored it: a
+    /// reader may have cached it since, and its cache entry's lifetime is renewed. A user this
+    /// batch stored has nothing to renew: until the acknowledgement reads find it pending, and
+    /// any cached copy is this very row (rows are never changed).
+    Stored(Option<StoredUser>),
     /// Refused (its reason is committed to MySQL): forget it.
     Rejected,
     /// Failed permanently this time, attempts left: back to the end of the queue.
@@ -116,7 +119,7 @@ impl Queue {
         Ok(batch)
     }
 
-    /// Applies a batch's outcome atomically after its commit: refreshes cached users, moves
+    /// Applies a batch's outcome atomically after its commit: renews cached redelivered users, moves
     /// retries and dead letters, forgets pending entries and empties the processing list.
     pub async fn acknowledge(&self, consumer: &str, acks: &[Ack], cache_ttl: Duration) -> Result<(), QueueError> {
         let keys = &self.keys;
@@ -126,10 +129,11 @@ impl Queue {
         let mut done: Vec<u64> = Vec::with_capacity(acks.len());
         for ack in acks {
             match &ack.disposition {
-                Disposition::Stored(user) => {
+                Disposition::Stored(None) | Disposition::Rejected => {}
+                Disposition::Stored(Some(user)) => {
                     let json = serde_json::to_string(user).expect("a user always serializes");
-                    // Write-through that never pre-fills: a cached copy is refreshed (XX), and
-                    // a new user enters the cache on its first read (cache-aside).
+                    // Never pre-fills: a cached copy is renewed (XX), and a new user enters the
+                    // cache on its first read (cache-aside).
                     let key = keys.user(UserId::new(user.id).expect("stored ids are positive"));
                     pipe.cmd("SET")
                         .arg(key)
@@ -139,7 +143,6 @@ impl Queue {
                         .arg("XX")
                         .ignore();
                 }
-                Disposition::Rejected => {}
                 Disposition::Retry => {
                     pipe.lpush(keys.queue(), &ack.raw).ignore();
                     continue; // still pending, attempts kept

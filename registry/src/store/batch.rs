@@ -15,8 +15,14 @@ pub const EMAIL_TAKEN: &str = "email already registered";
 /// What became of one message of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The user is stored (by this batch or an earlier delivery of the same message).
-    Stored(StoredUser),
+    /// The user is stored: by this batch, or (`earlier`) by an earlier delivery of the same
+    /// message.
+    Stored {
+        /// The stored row.
+        user: StoredUser,
+        /// Stored before this batch (a redelivery).
+        earlier: bool,
+    },
     /// The user was refused; the reason is stored.
     Rejected(String),
     /// Its id is stored for another request: never overwritten, the message is bad.
@@ -50,7 +56,10 @@ impl Store {
             .iter()
             .zip(plans)
             .map(|(m, plan)| match plan {
-                Plan::Insert | Plan::AlreadyStored => Outcome::Stored(stored[&m.id.get()].clone()),
+                Plan::Insert | Plan::AlreadyStored => Outcome::Stored {
+                    user: stored[&m.id.get()].clone(),
+                    earlier: matches!(plan, Plan::AlreadyStored),
+                },
                 Plan::Reject(reason) | Plan::AlreadyRejected(reason) => Outcome::Rejected(reason),
                 Plan::Conflict(reason) => Outcome::Conflict(reason),
             })
