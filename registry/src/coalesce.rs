@@ -39,9 +39,11 @@ pub enum CoalesceError<E: std::error::Error + 'static> {
     /// The batch it was part of failed: every call of that batch gets this error.
     #[error(transparent)]
     Failed(Arc<E>),
-    /// The batch task is gone (the runtime is shutting down, or a batch function panicked).
-    #[error("the batching task has stopped")]
-    Stopped,
+    /// The batch holding the call ended without an answer for it (it panicked, or answered the
+    /// wrong number of outputs: a bug, logged), or the batch task has stopped (the runtime is
+    /// shutting down).
+    #[error("the call's batch ended without an answer")]
+    Unanswered,
 }
 
 impl<I, O, E> Coalescer<I, O, E>
@@ -51,11 +53,13 @@ where
     E: std::error::Error + Send + Sync + 'static,
 {
     /// Starts the batch task on the current Tokio runtime. `run` gets between 1 and `max`
-    /// inputs and must answer one output per input, in the same order.
+    /// inputs and must answer one output per input, in the same order. Each batch runs as a
+    /// task of its own: one that panics (or answers the wrong number of outputs) fails its
+    /// own calls with [`CoalesceError::Unanswered`], and the next batch runs as usual.
     pub fn spawn<F, Fut>(max: usize, run: F) -> Self
     where
         F: Fn(Vec<I>) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<Vec<O>, E>> + Send,
+        Fut: Future<Output = Result<Vec<O>, E>> + Send + 'static,
     {
         assert!(max > 0, "a batch holds at least one call");
         let (calls, mut waiting) = mpsc::unbounded_channel::<(I, Reply<O, E>)>();
@@ -64,18 +68,27 @@ where
             while waiting.recv_many(&mut batch, max).await > 0 {
                 let (inputs, replies): (Vec<I>, Vec<Reply<O, E>>) = batch.drain(..).unzip();
                 let count = inputs.len();
-                match run(inputs).await {
-                    Ok(outputs) if outputs.len() == count => {
+                match tokio::spawn(run(inputs)).await {
+                    Ok(Ok(outputs)) if outputs.len() == count => {
                         for (reply, output) in replies.into_iter().zip(outputs) {
                             let _ = reply.send(Ok(output));
                         }
                     }
-                    Ok(outputs) => panic!("a batch of {count} calls answered {} outputs", outputs.len()),
-                    Err(err) => {
+                    Ok(Ok(outputs)) => {
+                        tracing::error!(
+                            calls = count,
+                            outputs = outputs.len(),
+                            "a batch answered the wrong number of outputs"
+                        );
+                    }
+                    Ok(Err(err)) => {
                         let err = Arc::new(err);
                         for reply in replies {
                             let _ = reply.send(Err(err.clone()));
                         }
+                    }
+                    Err(panicked) => {
+                        tracing::error!(calls = count, error = %panicked, "a batch failed without an answer")
                     }
                 }
             }
@@ -86,10 +99,10 @@ where
     /// Runs `input` in the next batch and waits for its output.
     pub async fn call(&self, input: I) -> Result<O, CoalesceError<E>> {
         let (reply, answer) = oneshot::channel();
-        self.calls.send((input, reply)).map_err(|_| CoalesceError::Stopped)?;
+        self.calls.send((input, reply)).map_err(|_| CoalesceError::Unanswered)?;
         match answer.await {
             Ok(result) => result.map_err(CoalesceError::Failed),
-            Err(_) => Err(CoalesceError::Stopped),
+            Err(_) => Err(CoalesceError::Unanswered),
         }
     }
 }
@@ -133,6 +146,17 @@ mod tests {
             sizes.len() < 21,
             "twenty concurrent calls never shared a batch: {sizes:?}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_batch_that_panics_fails_its_own_calls_only() {
+        let fragile = Coalescer::spawn(4, |xs: Vec<u32>| async move {
+            assert!(!xs.contains(&13), "thirteen");
+            Ok::<_, Odd>(xs)
+        });
+        let err = fragile.call(13).await.unwrap_err();
+        assert!(matches!(err, CoalesceError::Unanswered), "{err:?}");
+        assert_eq!(fragile.call(7).await.unwrap(), 7, "the next batch runs");
     }
 
     #[tokio::test]
