@@ -33,13 +33,7 @@ async fn an_acknowledgement_renews_cached_redelivered_users_and_never_caches_new
     let cached: Option<String> = redis::cmd("GET").arg(key(7)).query_async(&mut redis).await.unwrap();
     assert_eq!(cached, None, "storing a user does not put it in the cache");
     // A reader caches it for 5 s; then the message is delivered again, with a new user.
-    let user = h
-        .store()
-        .await
-        .find_user(UserId::new(7).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let user = h.stored_user(7).await;
     h.queue
         .cache_user(&user, std::time::Duration::from_secs(5))
         .await
@@ -64,13 +58,7 @@ async fn a_message_whose_id_is_stored_for_another_request_never_overwrites_it() 
     h.drain().await;
     h.push(&[Harness::message(9, "req-other", "Overwriter", None)]).await;
     h.drain().await;
-    let user = h
-        .store()
-        .await
-        .find_user(UserId::new(9).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let user = h.stored_user(9).await;
     assert_eq!(user.name, "Original");
     let dead = h.queue.dead_letters(10).await.unwrap();
     assert_eq!(dead.len(), 1, "the conflicting message is dead-lettered");

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use consumer::worker::{Worker, WorkerConfig};
 use mysql_async::prelude::Queryable;
+use registry::domain::{StoredUser, UserId};
 use registry::queue::{Message, Queue, Timeouts};
 use registry::store::Store;
 use registry::testing::{
@@ -114,6 +115,17 @@ impl Harness {
 
     pub async fn stored(&self) -> u64 {
         self.sql_u64("SELECT COUNT(*) FROM users").await
+    }
+
+    /// The stored user with this id; fails when there is none.
+    pub async fn stored_user(&self, id: u64) -> StoredUser {
+        let id = UserId::new(id).expect("ids are positive");
+        self.store()
+            .await
+            .find_user(id)
+            .await
+            .unwrap()
+            .expect("the user is stored")
     }
 
     /// Waits until nothing is queued or in flight, failing after `within`.
