@@ -40,11 +40,21 @@ def log(message: str) -> None:
     print(f"faults {stamp} {message}", file=sys.stderr, flush=True)
 
 
+# Every port free_port has handed out in this run.
+_HANDED_OUT: set[int] = set()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on at `host` right now."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A TCP port nothing listens on at `host` right now, and never one handed out before in
+    this run: Redis and MariaDB both get theirs before either starts, and the kernel may offer
+    the same free port twice (it once did, and MariaDB could not bind)."""
+    while True:
+        with socket.socket() as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 async def wait_port(host: str, port: int, secs: float) -> bool:

@@ -26,12 +26,21 @@ fn work_dir(kind: &str) -> PathBuf {
     dir
 }
 
-/// A TCP port nothing listens on now.
+/// A TCP port nothing listens on now, and not handed out before by this process.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    // The kernel may offer the same free port twice to two servers picked before either
+    // starts; a port is never handed out twice in one test process.
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 fn wait_for_port(port: u16, within: Duration) -> bool {
