@@ -26,8 +26,6 @@ pub struct AppState {
     pub host: String,
     /// Per-client-IP limit on writes; `None` when turned off.
     pub limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
-    /// The highest stored id seen at start: new ids are always above it.
-    pub id_floor: u64,
     /// The Prometheus series.
     pub metrics: Metrics,
     /// Enqueues the users of concurrent requests in one script run (see [`AppState::new`]).
@@ -47,10 +45,11 @@ const LOOKUP_BATCH: usize = 128;
 
 impl AppState {
     /// The shared state, with the batch tasks of the enqueue, the email check and the cache
-    /// lookup started on the current runtime. Requests that arrive while one script run (or one query) is in
-    /// flight share the next: per user, Redis and MySQL then parse, run and answer a fraction
-    /// of a command, and the producer sends and awaits a fraction of a reply. A lone request
-    /// waits for nothing.
+    /// lookup started on the current runtime. Requests that arrive while one script run (or
+    /// one query) is in flight share the next: per user, Redis and MySQL then parse, run and
+    /// answer a fraction of a command, and the producer sends and awaits a fraction of a
+    /// reply. A lone request waits for nothing. `id_floor`, the highest id stored at start, is
+    /// a lower bound of every id the enqueue hands out.
     pub fn new(
         queue: Queue,
         store: Store,
@@ -90,7 +89,6 @@ impl AppState {
             cache_ttl,
             host: registry::hostname(),
             limiter,
-            id_floor,
             metrics: Metrics::new(),
             enqueuer,
             email_checks,
