@@ -12,12 +12,8 @@ use serde_json::json;
 /// Options of `bench drain`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Redis URL.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-    redis_url: String,
-    /// Key prefix of the deployment being drained.
-    #[arg(long, env = "KEY_PREFIX")]
-    key_prefix: String,
+    #[command(flatten)]
+    queue: crate::QueueArgs,
     /// MySQL URL of the consumers' database, for the final count.
     #[arg(long, env = "MYSQL_URL", hide_env_values = true)]
     mysql_url: String,
@@ -31,8 +27,8 @@ pub struct Args {
 
 /// Polls the queue every 5 ms until it is drained; reports the rate.
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
-    let keys = Keys::new(&args.key_prefix);
-    let mut redis = redis::Client::open(args.redis_url.as_str())?
+    let keys = Keys::new(&args.queue.key_prefix);
+    let mut redis = redis::Client::open(args.queue.redis_url.as_str())?
         .get_multiplexed_async_connection()
         .await?;
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);

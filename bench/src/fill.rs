@@ -13,12 +13,8 @@ use crate::rows;
 /// Options of `bench fill`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Redis URL.
-    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
-    redis_url: String,
-    /// Key prefix of the deployment to fill.
-    #[arg(long, env = "KEY_PREFIX")]
-    key_prefix: String,
+    #[command(flatten)]
+    queue: crate::QueueArgs,
     /// Users to queue.
     #[arg(long, default_value_t = 200_000)]
     count: usize,
@@ -29,7 +25,7 @@ pub struct Args {
 
 /// Queues the users and reports the rate.
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
-    let queue = Queue::connect(&args.redis_url, &args.key_prefix, Timeouts::INTERACTIVE)?;
+    let queue = Queue::connect(&args.queue.redis_url, &args.queue.key_prefix, Timeouts::INTERACTIVE)?;
     let users = Arc::new(rows::users(&rows::run_tag(), args.count));
     crate::progress(format_args!("queueing {} users", args.count));
     let started = Instant::now();

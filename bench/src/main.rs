@@ -57,6 +57,17 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The queue `bench fill` fills and `bench drain` watches.
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    /// Redis URL.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    redis_url: String,
+    /// Key prefix of the deployment whose queue is filled or drained.
+    #[arg(long, env = "KEY_PREFIX")]
+    key_prefix: String,
+}
+
 /// Progress for the person watching, on stderr.
 fn progress(message: impl std::fmt::Display) {
     eprintln!("    {message}");

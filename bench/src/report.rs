@@ -101,6 +101,12 @@ fn below_row(out: &mut String, what: &str, measured: Option<f64>, unit: &str, ma
     let _ = writeln!(out, "| {what} | {shown} | | | < {max} {unit} | {met} |");
 }
 
+/// "p50 …, p99 …, max …" of the latencies under `{prefix}.p50_ms` (and p99, max) of a result.
+fn spread(f: &Figures, name: &str, prefix: &str) -> String {
+    let at = |q: &str| ms(f.num(name, &format!("{prefix}.{q}_ms")));
+    format!("p50 {}, p99 {}, max {}", at("p50"), at("p99"), at("max"))
+}
+
 fn http(f: &Figures, name: &str) -> String {
     format!(
         "{} req/s (p50 {}, p99 {})",
@@ -273,28 +279,22 @@ fn details(out: &mut String, f: &Figures) {
     let s = "steady";
     let _ = writeln!(
         out,
-        "| steady {} users/s for {} s ({} users, {} failed): `POST` latency | p50 {}, p99 {}, max {} |",
+        "| steady {} users/s for {} s ({} users, {} failed): `POST` latency | {} |",
         rate(f.num(s, "rate")),
         rate(f.num(s, "secs")),
         rate(f.num(s, "users")),
         rate(f.num(s, "failed")),
-        ms(f.num(s, "post.p50_ms")),
-        ms(f.num(s, "post.p99_ms")),
-        ms(f.num(s, "post.max_ms"))
+        spread(f, s, "post")
     );
     let _ = writeln!(
         out,
-        "| same run: `202` received → row readable by another connection (client clock) | p50 {}, p99 {}, max {} |",
-        ms(f.num(s, "e2e.p50_ms")),
-        ms(f.num(s, "e2e.p99_ms")),
-        ms(f.num(s, "e2e.max_ms"))
+        "| same run: `202` received → row readable by another connection (client clock) | {} |",
+        spread(f, s, "e2e")
     );
     let _ = writeln!(
         out,
-        "| same run, server side: `created_at - accepted_at_ms` (acceptance → INSERT) | p50 {}, p99 {}, max {} |",
-        ms(f.num(s, "e2e_server.p50_ms")),
-        ms(f.num(s, "e2e_server.p99_ms")),
-        ms(f.num(s, "e2e_server.max_ms"))
+        "| same run, server side: `created_at - accepted_at_ms` (acceptance → INSERT) | {} |",
+        spread(f, s, "e2e_server")
     );
     for (what, name) in [
         ("producer after the wrk runs", "rss_producer_http"),
