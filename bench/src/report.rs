@@ -38,7 +38,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let generated = render(&Figures(figures), &meta);
     let old = std::fs::read_to_string(&args.out).unwrap_or_default();
     let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => format!("{}{generated}{}", &old[..b], &old[e + END.len()..]),
+        // `generated` ends with the end marker and a newline; the text after the old marker
+        // keeps its own, so the newline is not written twice (it grew a blank line a run).
+        (Some(b), Some(e)) if b < e => format!(
+            "{}{}{}",
+            &old[..b],
+            generated.trim_end_matches('\n'),
+            &old[e + END.len()..]
+        ),
         _ => format!("# Benchmarks\n\n{generated}\n"),
     };
     std::fs::write(&args.out, new)?;
@@ -333,18 +340,21 @@ mod tests {
         std::fs::write(&results, "{\"name\":\"limit_lpush\",\"rps\":100000}\n").unwrap();
         std::fs::write(&meta, "{\"mode\":\"quick\"}").unwrap();
         std::fs::write(&out, format!("# Title\n{BEGIN}\nold\n{END}\n## Kept by hand\n")).unwrap();
-        run(Args {
-            results,
-            meta,
+        let args = || Args {
+            results: results.clone(),
+            meta: meta.clone(),
             out: out.clone(),
-        })
-        .unwrap();
+        };
+        run(args()).unwrap();
         let text = std::fs::read_to_string(&out).unwrap();
-        std::fs::remove_dir_all(&dir).unwrap();
         assert!(
             text.starts_with("# Title\n") && text.ends_with("## Kept by hand\n"),
             "{text}"
         );
         assert!(!text.contains("\nold\n") && text.contains("100,000"), "{text}");
+        run(args()).unwrap();
+        let again = std::fs::read_to_string(&out).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(again, text, "a second rewrite changes nothing");
     }
 }
