@@ -106,7 +106,10 @@ class Injector:
         raise RuntimeError(f"{proc.name} (pid {proc.pid}) never appeared in the lease table")
 
     async def in_flight(self, cid: str) -> int:
-        return await self.r.llen(f"{TAG}:processing:{cid}")
+        """Messages in both of the consumer's processing lists (it takes the next batch into
+        its second list while it stores the batch in the first)."""
+        lists = [f"{TAG}:processing:{cid}", f"{TAG}:processing:{cid}:next"]
+        return sum([await self.r.llen(key) for key in lists])
 
     async def freeze_mid_batch(self, procs: list[tuple[Proc, str]], secs: float = 5) -> tuple[Proc, int]:
         """SIGSTOPs one of the consumers while it holds messages in flight: waits until one

@@ -125,6 +125,12 @@ async fn consume(worker: &Worker, stop: &CancellationToken, abandon: &Cancellati
             }
         }
     }
+    if !abandon.is_cancelled()
+        && let Err(err) = worker.finish(abandon).await
+    {
+        tracing::warn!(error = %err, "could not finish the batch taken ahead; leaving puts it back on the queue");
+    }
+    worker.flush_journal().await;
 }
 
 /// Heartbeats (every third of the lease) and re-queues dead consumers' messages (every second).

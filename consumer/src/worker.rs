@@ -1,10 +1,11 @@
 //! The worker: take a batch, store it in one transaction, acknowledge it.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use registry::queue::{Ack, DeadCause, Disposition, Message, Queue, QueueError, Timeouts, ValidMessage};
+use registry::queue::{Ack, DeadCause, Disposition, Message, Queue, QueueError, Slot, Timeouts, ValidMessage};
 use registry::store::{Outcome, Store, StoreError};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -35,6 +36,27 @@ pub struct Worker {
     pub config: WorkerConfig,
     /// The Prometheus series.
     pub metrics: Arc<Metrics>,
+    /// The last batch's log lines, while a thread writes them (`journal`).
+    journal: Mutex<Option<JoinHandle<()>>>,
+    /// The next batch, taken while the last one was stored, and the list the next take goes
+    /// into.
+    ahead: Mutex<Ahead>,
+}
+
+/// What the worker took ahead.
+#[derive(Debug)]
+struct Ahead {
+    /// A batch taken while the one before was stored, not processed yet.
+    batch: Option<Taken>,
+    /// The processing list the next take goes into.
+    slot: Slot,
+}
+
+/// A batch as taken: its processing list and its messages.
+#[derive(Debug)]
+struct Taken {
+    slot: Slot,
+    messages: Vec<Vec<u8>>,
 }
 
 /// Why a batch did not complete.
@@ -74,6 +96,11 @@ impl Worker {
             store,
             config,
             metrics: Arc::new(Metrics::new()),
+            journal: Mutex::new(None),
+            ahead: Mutex::new(Ahead {
+                batch: None,
+                slot: Slot::First,
+            }),
         })
     }
 
@@ -81,34 +108,85 @@ impl Worker {
     /// messages were taken.
     pub async fn drain(&self, wait: Duration, cancel: &CancellationToken) -> Result<usize, BatchError> {
         let mut taken = 0;
-        loop {
-            match self.try_process_batch(wait, cancel).await?.taken {
-                0 => return Ok(taken),
-                n => taken += n,
+        let result = loop {
+            match self.try_process_batch(wait, cancel).await {
+                Ok(BatchReport { taken: 0, .. }) => break Ok(taken),
+                Ok(report) => taken += report.taken,
+                Err(err) => break Err(err),
             }
-        }
+        };
+        self.flush_journal().await;
+        result
     }
 
-    /// Takes one batch (waiting up to `wait` for the first message), stores and acknowledges
-    /// it. Transient MySQL/Redis failures after the take are retried until `cancel` fires.
+    /// Processes one batch (taken ahead, or taken now, waiting up to `wait` for the first
+    /// message): stores and acknowledges it, and meanwhile takes the next batch into the
+    /// consumer's other processing list, so that the next call starts storing at once. Transient
+    /// MySQL/Redis failures after the take are retried until `cancel` fires.
+    ///
+    /// A list is taken into only after the batch taken there before is acknowledged: the take
+    /// ahead goes into the other list, and the take after it into this batch's list once this
+    /// call returned. When the acknowledgement fails, the batch stays in its list, and the
+    /// next take into that list hands it back first.
     pub async fn try_process_batch(
         &self,
         wait: Duration,
         cancel: &CancellationToken,
     ) -> Result<BatchReport, BatchError> {
-        let raw = self
-            .taker
-            .take(&self.config.consumer, self.config.batch_size, wait)
-            .await?;
-        if raw.is_empty() {
-            return Ok(BatchReport::default());
+        let ahead = self.ahead().batch.take();
+        let batch = match ahead {
+            Some(batch) => batch,
+            None => match self.take(wait).await? {
+                Some(batch) => batch,
+                None => return Ok(BatchReport::default()),
+            },
+        };
+        self.metrics.batch(batch.messages.len());
+        let span = tracing::info_span!("batch", size = batch.messages.len(), consumer = %self.config.consumer);
+        let (next, report) = tokio::join!(self.take(wait), self.process(batch, cancel).instrument(span));
+        match next {
+            Ok(next) => self.ahead().batch = next,
+            // The error comes back on the next take, into the same list; the failed take may
+            // have moved messages there, and that take hands them back.
+            Err(err) => tracing::debug!(error = %err, "taking the next batch ahead failed"),
         }
-        self.metrics.batch(raw.len());
-        let span = tracing::info_span!("batch", size = raw.len(), consumer = %self.config.consumer);
-        self.process(raw, cancel).instrument(span).await
+        report
     }
 
-    async fn process(&self, taken: Vec<Vec<u8>>, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+    /// Processes the batch taken ahead, if there is one, without taking another: a stopping
+    /// consumer finishes what it took.
+    pub async fn finish(&self, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+        let ahead = self.ahead().batch.take();
+        let Some(batch) = ahead else {
+            return Ok(BatchReport::default());
+        };
+        self.metrics.batch(batch.messages.len());
+        let span = tracing::info_span!("batch", size = batch.messages.len(), consumer = %self.config.consumer);
+        self.process(batch, cancel).instrument(span).await
+    }
+
+    /// Takes a batch into the list whose turn it is; `None` when the queue stayed empty.
+    async fn take(&self, wait: Duration) -> Result<Option<Taken>, BatchError> {
+        let slot = self.ahead().slot;
+        let messages = self
+            .taker
+            .take(&self.config.consumer, slot, self.config.batch_size, wait)
+            .await?;
+        if messages.is_empty() {
+            return Ok(None);
+        }
+        self.ahead().slot = slot.other();
+        Ok(Some(Taken { slot, messages }))
+    }
+
+    fn ahead(&self) -> std::sync::MutexGuard<'_, Ahead> {
+        self.ahead
+            .lock()
+            .expect("the take-ahead lock is never held across a panic")
+    }
+
+    async fn process(&self, taken: Taken, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+        let Taken { slot, messages: taken } = taken;
         let mut acks: Vec<Option<Ack>> = vec![None; taken.len()];
         let mut raw: Vec<String> = Vec::with_capacity(taken.len());
         let mut valid: Vec<(usize, ValidMessage)> = Vec::with_capacity(taken.len());
@@ -156,20 +234,13 @@ impl Worker {
             |e: &QueueError| self.transient(e.is_transient(), RetryCause::Redis),
             || {
                 self.queue
-                    .acknowledge(&self.config.consumer, &acks, self.config.cache_ttl)
+                    .acknowledge(&self.config.consumer, slot, &acks, self.config.cache_ttl)
             },
         )
         .await;
         match acked {
             Some(Ok(())) => {
-                self.count(&acks, &valid);
-                tracing::info!(
-                    stored = report.stored,
-                    rejected = report.rejected,
-                    retried = report.retried,
-                    dead = report.dead,
-                    "batch done"
-                );
+                self.journal(acks, valid, report).await;
                 Ok(report)
             }
             // A permanent Redis error on ack: the batch stays in this consumer's processing
@@ -247,28 +318,44 @@ impl Worker {
         transient
     }
 
-    /// After an acknowledgement: counts retries and dead letters, times and logs each stored
-    /// user (with the request id that created it, to follow one user across both logs).
-    fn count(&self, acks: &[Ack], valid: &[(usize, ValidMessage)]) {
-        let now = registry::now_millis();
-        for ack in acks {
-            match &ack.disposition {
-                Disposition::Retry => self.metrics.retry(RetryCause::Failed),
-                Disposition::Dead { cause, .. } => self.metrics.dead_letter(*cause),
-                Disposition::Stored(_) | Disposition::Rejected => {}
-            }
-        }
-        for (index, message) in valid {
-            match acks[*index].disposition {
-                Disposition::Stored(_) => {
-                    self.metrics.stored(message.accepted_at, now);
-                    tracing::info!(user_id = %message.id, request_id = message.request_id.as_str(), "user stored");
-                }
-                Disposition::Rejected => {
-                    tracing::info!(user_id = %message.id, request_id = message.request_id.as_str(), "user rejected");
-                }
-                _ => {}
-            }
+    /// After an acknowledgement: counts retries and dead letters and times each stored user,
+    /// then logs each stored or refused user (with the request id that created it, to follow
+    /// one user across both logs) and the batch. A thread of the blocking pool writes the lines
+    /// while the next batch is taken and stored: they were a third of a consumer's CPU, all of
+    /// it on the way from one batch to the next (BENCHMARKS.md). It first waits for the
+    /// previous batch's lines, so that batches keep their order and at most one batch's lines
+    /// wait.
+    async fn journal(&self, acks: Vec<Ack>, valid: Vec<(usize, ValidMessage)>, report: BatchReport) {
+        count(&self.metrics, &acks, &valid);
+        self.flush_journal().await;
+        let span = tracing::Span::current();
+        let writing = tokio::task::spawn_blocking(move || {
+            let _batch = span.enter();
+            log_users(&acks, &valid);
+            tracing::info!(
+                stored = report.stored,
+                rejected = report.rejected,
+                retried = report.retried,
+                dead = report.dead,
+                "batch done"
+            );
+        });
+        *self
+            .journal
+            .lock()
+            .expect("the journal lock is never held across a panic") = Some(writing);
+    }
+
+    /// Waits until the last batch's log lines are written.
+    pub async fn flush_journal(&self) {
+        let writing = self
+            .journal
+            .lock()
+            .expect("the journal lock is never held across a panic")
+            .take();
+        let Some(writing) = writing else { return };
+        if let Err(err) = writing.await {
+            tracing::error!(error = %err, "writing a batch's log lines failed");
         }
     }
 
@@ -292,9 +379,39 @@ impl Worker {
     }
 }
 
+/// Counts retries and dead letters, and times each stored user.
+fn count(metrics: &Metrics, acks: &[Ack], valid: &[(usize, ValidMessage)]) {
+    let now = registry::now_millis();
+    for ack in acks {
+        match &ack.disposition {
+            Disposition::Retry => metrics.retry(RetryCause::Failed),
+            Disposition::Dead { cause, .. } => metrics.dead_letter(*cause),
+            Disposition::Stored(_) | Disposition::Rejected => {}
+        }
+    }
+    for (index, message) in valid {
+        if let Disposition::Stored(_) = acks[*index].disposition {
+            metrics.stored(message.accepted_at, now);
+        }
+    }
+}
+
+/// Logs each stored or refused user with its request id.
+fn log_users(acks: &[Ack], valid: &[(usize, ValidMessage)]) {
+    for (index, message) in valid {
+        let (id, request_id) = (&message.id, message.request_id.as_str());
+        match acks[*index].disposition {
+            Disposition::Stored(_) => tracing::info!(user_id = %id, request_id, "user stored"),
+            Disposition::Rejected => tracing::info!(user_id = %id, request_id, "user rejected"),
+            Disposition::Retry | Disposition::Dead { .. } => {}
+        }
+    }
+}
+
 fn disposition(outcome: Outcome) -> Disposition {
     match outcome {
-        Outcome::Stored { user, earlier } => Disposition::Stored(earlier.then_some(user)),
+        Outcome::Inserted => Disposition::Stored(None),
+        Outcome::AlreadyStored(user) => Disposition::Stored(Some(user)),
         Outcome::Rejected(_) => Disposition::Rejected,
         Outcome::Conflict(reason) => Disposition::Dead {
             cause: DeadCause::IdConflict,

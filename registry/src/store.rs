@@ -96,7 +96,15 @@ pub fn options(url: &str, password_file: Option<&Path>) -> Result<Opts, StoreErr
         .with_constraints(PoolConstraints::new(1, 32).expect("1 <= 32"))
         .with_inactive_connection_ttl(Duration::from_secs(60))
         .with_reset_connection(false);
-    Ok(builder.pool_opts(pool).into())
+    // Read committed for every transaction of every connection, set once per connection:
+    // `TxOpts::with_isolation_level` would cost each transaction a round trip of its own
+    // (`SET TRANSACTION ...` before `START TRANSACTION`). A batch's transaction must see rows
+    // that other consumers committed after it began (`store::batch`); the producer's reads
+    // are single statements, which the level does not change.
+    Ok(builder
+        .pool_opts(pool)
+        .setup(vec!["SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"])
+        .into())
 }
 
 /// Builds connection options from the settings: the URL, the password file, and TLS when it

@@ -317,8 +317,9 @@ pub async fn sweep_test_databases() {
 /// Drops a test's database (named in `mysql_url`) and deletes its Redis keys.
 pub async fn drop_test_data(mysql_url: &str, redis_url: &str, key_prefix: &str) {
     use mysql_async::prelude::Queryable;
-    let mut conn = mysql_async::Conn::from_url(mysql_url).await.expect("MariaDB answers");
-    let db = mysql_url.rsplit('/').next().expect("the URL names a database");
+    // Connected to the server, not to the database: a test may end before anything created it.
+    let (server, db) = mysql_url.rsplit_once('/').expect("the URL names a database");
+    let mut conn = mysql_async::Conn::from_url(server).await.expect("MariaDB answers");
     conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
         .await
         .expect("dropping the test database");

@@ -1,6 +1,7 @@
 //! Exactly once, whatever arrives: redelivery, id conflicts, duplicate emails, poison.
 
 use registry::domain::UserId;
+use registry::queue::Slot;
 
 use crate::harness::Harness;
 
@@ -97,6 +98,32 @@ async fn a_duplicate_email_is_refused_as_rejected_in_one_batch_and_across_batche
 }
 
 #[tokio::test]
+async fn a_refused_message_delivered_again_stays_refused_even_when_its_address_was_freed() {
+    let h = Harness::new().await;
+    h.push(&[Harness::message(1, "r1", "First", Some("taken@example.com"))])
+        .await;
+    h.drain().await;
+    let refused = Harness::message(2, "r2", "Second", Some("taken@example.com"));
+    h.push(std::slice::from_ref(&refused)).await;
+    h.drain().await;
+    // An operator deletes the first user by hand; then the refused message comes again (as
+    // after a lost acknowledgement) in a batch with a new user, which would insert it.
+    h.execute("DELETE FROM users WHERE id = 1").await;
+    h.push(&[refused, Harness::message(3, "r3", "Third", Some("third@example.com"))])
+        .await;
+    h.drain().await;
+    assert_eq!(
+        h.sql_u64("SELECT COUNT(*) FROM users WHERE id = 2").await,
+        0,
+        "the refused user is never stored"
+    );
+    let reason = h.store().await.find_rejection(UserId::new(2).unwrap()).await.unwrap();
+    assert_eq!(reason.as_deref(), Some("email already registered"));
+    assert_eq!(h.stored_user(3).await.name, "Third", "the new user beside it is stored");
+    h.cleanup().await;
+}
+
+#[tokio::test]
 async fn poison_messages_reach_the_dead_letter_list_with_reasons_and_can_be_requeued_and_purged() {
     let h = Harness::new().await;
     let poison = vec![
@@ -135,6 +162,52 @@ async fn poison_messages_reach_the_dead_letter_list_with_reasons_and_can_be_requ
 }
 
 #[tokio::test]
+async fn a_take_moves_the_oldest_messages_first_and_a_leaving_consumer_puts_both_lists_back_in_order() {
+    let h = Harness::new().await;
+    // More messages than one push of the take script can hold (it pushes by a thousand).
+    h.push_users(1, 9_000).await;
+    let ids = |batch: &[Vec<u8>]| -> Vec<u64> {
+        batch
+            .iter()
+            .map(|raw| registry::queue::Message::decode_bytes(raw).unwrap().id)
+            .collect()
+    };
+    let wait = std::time::Duration::from_millis(10);
+    h.queue
+        .heartbeat("first", std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    let taken = h.queue.take("first", Slot::First, 8_500, wait).await.unwrap();
+    assert_eq!(ids(&taken), (1..=8_500).collect::<Vec<_>>(), "the oldest, oldest first");
+    let ahead = h.queue.take("first", Slot::Second, 300, wait).await.unwrap();
+    assert_eq!(
+        ids(&ahead),
+        (8_501..=8_800).collect::<Vec<_>>(),
+        "the next batch, in the other list"
+    );
+    let stats = h.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.processing),
+        (200, 8_800),
+        "both lists count as processing"
+    );
+    let held = h.queue.take("first", Slot::First, 10, wait).await.unwrap();
+    assert_eq!(
+        held.len(),
+        8_500,
+        "held messages come back, all of them, before new ones"
+    );
+    assert_eq!(h.queue.leave("first").await.unwrap(), 8_800, "both lists go back");
+    let all = h.queue.take("second", Slot::First, 10_000, wait).await.unwrap();
+    assert_eq!(
+        ids(&all),
+        (1..=9_000).collect::<Vec<_>>(),
+        "put back at the head of the queue, in their order"
+    );
+    h.cleanup().await;
+}
+
+#[tokio::test]
 async fn messages_left_in_the_processing_list_by_a_lost_reply_are_processed_before_new_ones() {
     // Redis restarted (or the connection dropped) after a take moved messages into this
     // consumer's processing list but before its reply arrived: the consumer never saw them,
@@ -146,7 +219,7 @@ async fn messages_left_in_the_processing_list_by_a_lost_reply_are_processed_befo
         Harness::message(22, "req-22", "Held two", None),
     ];
     h.push(&held).await;
-    let processing = h.queue.keys().processing(&worker.config.consumer);
+    let processing = h.queue.keys().processing(&worker.config.consumer, Slot::First);
     let queue = h.queue.keys().queue();
     for _ in &held {
         let _: Option<String> = redis::cmd("LMOVE")

@@ -113,6 +113,13 @@ impl Harness {
         conn.query_first(sql).await.ok().flatten().unwrap_or(0)
     }
 
+    /// Runs a statement on the consumer's database, as an operator would by hand.
+    pub async fn execute(&self, sql: &str) {
+        let mut conn = mysql_async::Conn::from_url(self.mysql_url.as_str()).await.unwrap();
+        conn.query_drop(sql).await.unwrap();
+        conn.disconnect().await.unwrap();
+    }
+
     pub async fn stored(&self) -> u64 {
         self.sql_u64("SELECT COUNT(*) FROM users").await
     }

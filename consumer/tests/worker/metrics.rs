@@ -61,14 +61,23 @@ async fn series_count_what_the_consumer_did_and_its_log_names_each_users_request
     assert!(consumer.wait().unwrap().success());
     let log = std::fs::read_to_string(&log_path).unwrap();
     let _ = std::fs::remove_file(&log_path);
-    let line = log
+    let stored: Vec<serde_json::Value> = log
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["message"] == "user stored" && l["user_id"] == "42")
-        .unwrap_or_else(|| panic!("no JSON 'user stored' line for user 42 in:\n{log}"));
-    assert_eq!(
-        line["request_id"], "req-42",
-        "the producer's request id travels with the user"
-    );
+        .filter(|l| l["message"] == "user stored")
+        .collect();
+    // Lines are written while the next batch runs; a stopping consumer writes them all first.
+    assert_eq!(stored.len(), users as usize, "one line per stored user:\n{log}");
+    for id in [42, users] {
+        let line = stored
+            .iter()
+            .find(|l| l["user_id"].as_str() == Some(id.to_string().as_str()))
+            .unwrap_or_else(|| panic!("no JSON 'user stored' line for user {id} in:\n{log}"));
+        assert_eq!(
+            line["request_id"],
+            format!("req-{id}"),
+            "the producer's request id travels with the user"
+        );
+    }
     h.cleanup().await;
 }

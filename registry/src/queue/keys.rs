@@ -2,6 +2,28 @@
 
 use crate::domain::UserId;
 
+/// What the name of a consumer's second processing list adds to its first's.
+pub const SECOND_SLOT: &str = ":next";
+
+/// One of a consumer's two processing lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    /// `{prefix}:processing:CONSUMER`.
+    First,
+    /// `{prefix}:processing:CONSUMER:next`.
+    Second,
+}
+
+impl Slot {
+    /// The other list.
+    pub fn other(self) -> Self {
+        match self {
+            Self::First => Self::Second,
+            Self::Second => Self::First,
+        }
+    }
+}
+
 /// Key names under one prefix, each inside the `{prefix}` hash tag.
 #[derive(Debug, Clone)]
 pub struct Keys {
@@ -26,14 +48,19 @@ impl Keys {
         format!("{}:queue", self.tag)
     }
 
-    /// Prefix of each consumer's LIST of in-flight messages.
+    /// Prefix of each consumer's LISTs of in-flight messages.
     pub fn processing_prefix(&self) -> String {
         format!("{}:processing:", self.tag)
     }
 
-    /// LIST of messages taken by one consumer and not yet acknowledged.
-    pub fn processing(&self, consumer: &str) -> String {
-        format!("{}{consumer}", self.processing_prefix())
+    /// The LIST of messages one consumer took into `slot` and has not acknowledged yet. A
+    /// consumer has two: it takes the next batch into one while it stores the batch in the
+    /// other. The second is the first's name followed by [`SECOND_SLOT`].
+    pub fn processing(&self, consumer: &str, slot: Slot) -> String {
+        match slot {
+            Slot::First => format!("{}{consumer}", self.processing_prefix()),
+            Slot::Second => format!("{}{consumer}{SECOND_SLOT}", self.processing_prefix()),
+        }
     }
 
     /// ZSET of consumers scored by their lease deadline (ms since the epoch), renewed by heartbeats.

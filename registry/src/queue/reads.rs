@@ -88,6 +88,7 @@ impl Queue {
             .key(self.keys.consumers())
             .arg(cutoff)
             .arg(self.keys.processing_prefix())
+            .arg(super::SECOND_SLOT)
             .invoke_async(&mut self.conn())
             .await?;
         Ok(QueueStats {

@@ -63,11 +63,17 @@ return out
 });
 
 /// KEYS: queue, processing list. ARGV: how many, `1` to hand back held messages first.
-/// Moves up to that many oldest messages into the processing list. With ARGV[2] = `1`, a
-/// processing list that already holds messages is returned as it is, and nothing moves: those
-/// messages were taken by a reply the consumer never received (Redis restarted or the
-/// connection dropped after the move) or belong to a batch whose acknowledgement failed. The
-/// consumer's next acknowledgement empties the list, so it must process them first.
+/// Moves up to that many oldest messages into the processing list and returns them, oldest
+/// first. With ARGV[2] = `1`, a processing list that already holds messages is returned as it
+/// is, and nothing moves: those messages were taken by a reply the consumer never received
+/// (Redis restarted or the connection dropped after the move) or belong to a batch whose
+/// acknowledgement failed. The consumer's next acknowledgement empties the list, so it must
+/// process them first.
+///
+/// The move is one read, one trim and one push, not one `LMOVE` per message (a quarter of
+/// Redis's work in a drain, BENCHMARKS.md). The processing list ends up as `LMOVE`s would
+/// leave it: newest on the left, oldest on the right, where the reaper starts putting them
+/// back. Pushes go by a thousand: `unpack` has room for about 8,000 values.
 pub static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -75,28 +81,34 @@ if ARGV[2] == '1' then
   local held = redis.call('LRANGE', KEYS[2], 0, -1)
   if #held > 0 then return held end
 end
+local newest_first = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
+local n = #newest_first
+if n == 0 then return {} end
+redis.call('LTRIM', KEYS[1], 0, -n - 1)
 local out = {}
-for i = 1, tonumber(ARGV[1]) do
-  local m = redis.call('LMOVE', KEYS[1], KEYS[2], 'RIGHT', 'LEFT')
-  if not m then break end
-  out[i] = m
+for i = n, 1, -1 do out[#out + 1] = newest_first[i] end
+for i = 1, n, 1000 do
+  redis.call('LPUSH', KEYS[2], unpack(out, i, math.min(i + 999, n)))
 end
 return out
 "#,
     )
 });
 
-/// KEYS: consumers, queue. ARGV: now (ms), processing key prefix.
-/// Puts the in-flight messages of every consumer whose lease deadline has passed back at the
-/// head of the queue, oldest first, and forgets the consumer. Processing lists share the hash
-/// tag of KEYS, so they live in the same cluster slot. Returns `{consumer, count, ...}`.
+/// KEYS: consumers, queue. ARGV: now (ms), processing key prefix, second slot's suffix.
+/// Puts the in-flight messages of every consumer whose lease deadline has passed (both of its
+/// processing lists) back at the head of the queue, each list's oldest first, and forgets the
+/// consumer. Processing lists share the hash tag of KEYS, so they live in the same cluster
+/// slot. Returns `{consumer, count, ...}`.
 pub static REAP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local out = {}
 for _, c in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])) do
   local n = 0
-  while redis.call('LMOVE', ARGV[2] .. c, KEYS[2], 'LEFT', 'RIGHT') do n = n + 1 end
+  for _, list in ipairs({ARGV[2] .. c .. ARGV[3], ARGV[2] .. c}) do
+    while redis.call('LMOVE', list, KEYS[2], 'LEFT', 'RIGHT') do n = n + 1 end
+  end
   redis.call('ZREM', KEYS[1], c)
   table.insert(out, c)
   table.insert(out, n)
@@ -106,14 +118,14 @@ return out
     )
 });
 
-/// KEYS: queue, dead, consumers. ARGV: now (ms), processing key prefix.
+/// KEYS: queue, dead, consumers. ARGV: now (ms), processing key prefix, second slot's suffix.
 /// Returns `{pending, processing, dead, live consumers}`.
 pub static STATS: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
 local processing = 0
 for _, c in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-  processing = processing + redis.call('LLEN', ARGV[2] .. c)
+  processing = processing + redis.call('LLEN', ARGV[2] .. c) + redis.call('LLEN', ARGV[2] .. c .. ARGV[3])
 end
 local live = redis.call('ZCOUNT', KEYS[3], ARGV[1], '+inf')
 return {redis.call('LLEN', KEYS[1]), processing, redis.call('LLEN', KEYS[2]), live}

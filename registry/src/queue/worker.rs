@@ -5,6 +5,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use super::dead::DeadLetter;
+use super::keys::Slot;
 use super::scripts::{REAP, TAKE};
 use super::{Queue, QueueError};
 use crate::domain::{StoredUser, UserId};
@@ -75,15 +76,22 @@ pub struct Ack {
 }
 
 impl Queue {
-    /// Moves up to `max` of the oldest messages into the consumer's processing list, waiting
-    /// up to `wait` for the first one. Messages stay in that list until acknowledged.
+    /// Moves up to `max` of the oldest messages into one of the consumer's processing lists,
+    /// waiting up to `wait` for the first one. Messages stay in that list until acknowledged.
+    /// A consumer takes into a list only once it acknowledged the batch it took there before.
     ///
     /// Messages the list already holds come back first, alone: a take whose reply was lost
     /// (or a batch whose acknowledgement failed) leaves them there, and the acknowledgement of
     /// the next batch would otherwise delete them unprocessed.
     /// Messages come as bytes: one that is not UTF-8 must fail alone, not the whole batch.
-    pub async fn take(&self, consumer: &str, max: usize, wait: Duration) -> Result<Vec<Vec<u8>>, QueueError> {
-        let (queue, processing) = (self.keys.queue(), self.keys.processing(consumer));
+    pub async fn take(
+        &self,
+        consumer: &str,
+        slot: Slot,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<Vec<u8>>, QueueError> {
+        let (queue, processing) = (self.keys.queue(), self.keys.processing(consumer, slot));
         let batch: Vec<Vec<u8>> = TAKE
             .key(&queue)
             .key(&processing)
@@ -120,8 +128,15 @@ impl Queue {
     }
 
     /// Applies a batch's outcome atomically after its commit: renews cached redelivered users, moves
-    /// retries and dead letters, forgets pending entries and empties the processing list.
-    pub async fn acknowledge(&self, consumer: &str, acks: &[Ack], cache_ttl: Duration) -> Result<(), QueueError> {
+    /// retries and dead letters, forgets pending entries and empties the processing list the
+    /// batch was taken into.
+    pub async fn acknowledge(
+        &self,
+        consumer: &str,
+        slot: Slot,
+        acks: &[Ack],
+        cache_ttl: Duration,
+    ) -> Result<(), QueueError> {
         let keys = &self.keys;
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -160,7 +175,7 @@ impl Queue {
             pipe.hdel(keys.pending(), &done).ignore();
             pipe.hdel(keys.attempts(), &done).ignore();
         }
-        pipe.del(keys.processing(consumer)).ignore();
+        pipe.del(keys.processing(consumer, slot)).ignore();
         let () = pipe.query_async(&mut self.conn()).await?;
         Ok(())
     }
@@ -193,6 +208,7 @@ impl Queue {
             .key(self.keys.queue())
             .arg(crate::now_millis())
             .arg(self.keys.processing_prefix())
+            .arg(super::SECOND_SLOT)
             .invoke_async(&mut self.conn())
             .await?;
         let bad = |e: redis::ParsingError| QueueError::Protocol(e.to_string());

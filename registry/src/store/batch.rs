@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 
 use mysql_async::prelude::*;
-use mysql_async::{IsolationLevel, Transaction, TxOpts, Value};
+use mysql_async::{Transaction, TxOpts, Value};
 
 use super::{Store, StoreError, USER_COLUMNS, user_from_row};
 use crate::domain::StoredUser;
@@ -15,14 +15,10 @@ pub const EMAIL_TAKEN: &str = "email already registered";
 /// What became of one message of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// The user is stored: by this batch, or (`earlier`) by an earlier delivery of the same
-    /// message.
-    Stored {
-        /// The stored row.
-        user: StoredUser,
-        /// Stored before this batch (a redelivery).
-        earlier: bool,
-    },
+    /// Stored by this batch.
+    Inserted,
+    /// Stored before, by an earlier delivery of the same message: the stored row.
+    AlreadyStored(StoredUser),
     /// The user was refused; the reason is stored.
     Rejected(String),
     /// Its id is stored for another request: never overwritten, the message is bad.
@@ -41,30 +37,93 @@ enum Plan {
 impl Store {
     /// Stores a batch in one transaction. Redelivered messages (same id and request id) are
     /// successes; a duplicate email is recorded as a rejection; nothing is ever overwritten.
+    ///
+    /// Almost every batch holds only first deliveries of new users, so the batch is first
+    /// inserted as it is (`first_deliveries`): a duplicate key makes its row a no-op, and
+    /// then the batch is rolled back and stored the planned way, which reads what is known of
+    /// each message first. The planned way alone cost a read as long as the insert itself.
     #[tracing::instrument(name = "Persisting a batch", skip_all, fields(size = batch.len()))]
     pub async fn persist(&self, batch: &[ValidMessage]) -> Result<Vec<Outcome>, StoreError> {
         let mut conn = self.conn().await?;
-        let mut tx_opts = TxOpts::default();
-        tx_opts.with_isolation_level(IsolationLevel::ReadCommitted);
-        let mut tx = conn.start_transaction(tx_opts).await?;
-        let (plans, now) = plan(&mut tx, batch).await?;
-        let all_inserted = insert_users(&mut tx, batch, &plans, &now).await?;
+        // Read committed: the session's level (`store::options`).
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
+        match first_deliveries(&mut tx, batch).await? {
+            FirstTry::Stored => {
+                tx.commit().await?;
+                return Ok(vec![Outcome::Inserted; batch.len()]);
+            }
+            FirstTry::NotTried => {}
+            FirstTry::NotAllNew => {
+                tx.rollback().await?;
+                tx = conn.start_transaction(TxOpts::default()).await?;
+            }
+        }
+        let plans = plan(&mut tx, batch).await?;
+        let inserts: Vec<&ValidMessage> = batch
+            .iter()
+            .zip(&plans)
+            .filter(|(_, p)| matches!(p, Plan::Insert))
+            .map(|(m, _)| m)
+            .collect();
+        let all_inserted = insert_users(&mut tx, &inserts).await?;
         insert_rejections(&mut tx, batch, &plans).await?;
-        let stored = stored_users(&mut tx, batch, &plans, all_inserted.then_some(&now)).await?;
+        let mut earlier = stored_users(&mut tx, batch, &plans, all_inserted).await?;
         tx.commit().await?;
         Ok(batch
             .iter()
             .zip(plans)
             .map(|(m, plan)| match plan {
-                Plan::Insert | Plan::AlreadyStored => Outcome::Stored {
-                    user: stored[&m.id.get()].clone(),
-                    earlier: matches!(plan, Plan::AlreadyStored),
-                },
+                Plan::Insert => Outcome::Inserted,
+                Plan::AlreadyStored => Outcome::AlreadyStored(
+                    earlier
+                        .remove(&m.id.get())
+                        .expect("stored_users returns every redelivered user"),
+                ),
                 Plan::Reject(reason) | Plan::AlreadyRejected(reason) => Outcome::Rejected(reason),
                 Plan::Conflict(reason) => Outcome::Conflict(reason),
             })
             .collect())
     }
+}
+
+/// How the first try at a batch went.
+enum FirstTry {
+    /// Every message was a new user, and every one is inserted.
+    Stored,
+    /// A refusal is recorded near the batch's ids: planned from the start, nothing inserted.
+    NotTried,
+    /// Some row was a no-op (a redelivery, a stored address, an id conflict): roll back.
+    NotAllNew,
+}
+
+/// Inserts the whole batch as new users, unless a refusal is recorded for an id between its
+/// lowest and highest (one read of an index range, almost always empty): a refused message
+/// that comes again must stay refused, and its address may be free by then if a stored user
+/// was deleted by hand. Duplicates of stored rows and of each other make their rows no-ops,
+/// which `insert_users` reports.
+async fn first_deliveries(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<FirstTry, StoreError> {
+    let ids = batch.iter().map(|m| m.id.get());
+    let (Some(lowest), Some(highest)) = (ids.clone().min(), ids.max()) else {
+        return Ok(FirstTry::NotTried);
+    };
+    if tx.opts().client_found_rows() {
+        // No-ops would count as inserted rows: only the planned way can tell.
+        return Ok(FirstTry::NotTried);
+    }
+    let refused: Option<u8> = tx
+        .exec_first(
+            "SELECT 1 FROM rejected_users WHERE id BETWEEN ? AND ? LIMIT 1",
+            (lowest, highest),
+        )
+        .await?;
+    if refused.is_some() {
+        return Ok(FirstTry::NotTried);
+    }
+    let rows: Vec<&ValidMessage> = batch.iter().collect();
+    Ok(match insert_users(tx, &rows).await? {
+        true => FirstTry::Stored,
+        false => FirstTry::NotAllNew,
+    })
 }
 
 fn placeholders(n: usize) -> String {
@@ -80,20 +139,16 @@ struct Known {
     rejected: HashMap<u64, String>,
     /// Email keys stored users have.
     taken: HashSet<String>,
-    /// The server's clock (UTC), `YYYY-MM-DD HH:MM:SS.ffffff`: the `created_at` of new rows.
-    now: String,
 }
 
-/// Reads what is already stored (latest committed rows) and the server's time in one query,
-/// and decides each message's fate.
-async fn plan(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<(Vec<Plan>, String), StoreError> {
-    let known = known(tx, batch).await?;
+/// Reads what is already stored (latest committed rows) in one query, and decides each
+/// message's fate.
+async fn plan(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Vec<Plan>, StoreError> {
     let Known {
         stored,
         rejected,
         mut taken,
-        now,
-    } = known;
+    } = known(tx, batch).await?;
     let mut planned: HashMap<u64, &str> = HashMap::new();
     let mut plans = Vec::with_capacity(batch.len());
     for m in batch {
@@ -116,11 +171,11 @@ async fn plan(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<(Vec<P
         };
         plans.push(plan);
     }
-    Ok((plans, now))
+    Ok(plans)
 }
 
-/// One query, four kinds of rows: `(0, id, request_id)` stored users, `(1, id, reason)`
-/// refused users, `(2, 0, email_key)` taken addresses, and `(3, 0, now)` the server's time.
+/// One query, three kinds of rows: `(0, id, request_id)` stored users, `(1, id, reason)`
+/// refused users and `(2, 0, email_key)` taken addresses.
 async fn known(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Known, StoreError> {
     let ids: Vec<Value> = batch.iter().map(|m| m.id.get().into()).collect();
     let keys: Vec<Value> = batch
@@ -130,8 +185,7 @@ async fn known(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Known
     let in_ids = placeholders(ids.len());
     let mut sql = format!(
         "SELECT 0, id, request_id FROM users WHERE id IN ({in_ids}) \
-         UNION ALL SELECT 1, id, reason FROM rejected_users WHERE id IN ({in_ids}) \
-         UNION ALL SELECT 3, 0, DATE_FORMAT(UTC_TIMESTAMP(6), '%Y-%m-%d %H:%i:%s.%f')"
+         UNION ALL SELECT 1, id, reason FROM rejected_users WHERE id IN ({in_ids})"
     );
     if !keys.is_empty() {
         sql += &format!(
@@ -147,37 +201,26 @@ async fn known(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Known
         match kind {
             0 => drop(known.stored.insert(id, text)),
             1 => drop(known.rejected.insert(id, text)),
-            2 => drop(known.taken.insert(text)),
-            _ => known.now = text,
+            _ => drop(known.taken.insert(text)),
         }
     }
     Ok(known)
 }
 
-/// Inserts the new users with `created_at = now`; true when every one of them was inserted
-/// (none was a no-op because a conflicting row was committed meanwhile).
-async fn insert_users(
-    tx: &mut Transaction<'_>,
-    batch: &[ValidMessage],
-    plans: &[Plan],
-    now: &str,
-) -> Result<bool, StoreError> {
-    let rows: Vec<&ValidMessage> = batch
-        .iter()
-        .zip(plans)
-        .filter(|(_, p)| matches!(p, Plan::Insert))
-        .map(|(m, _)| m)
-        .collect();
-    if rows.is_empty() {
+/// Inserts users with `created_at` the server's clock; true when every one of them was
+/// inserted (none was a no-op because a row with its id or address is committed).
+async fn insert_users(tx: &mut Transaction<'_>, rows: &[&ValidMessage]) -> Result<bool, StoreError> {
+    let count = rows.len();
+    if count == 0 {
         return Ok(true);
     }
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; rows.len()].join(",");
+    let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; count].join(",");
     let sql = format!(
         "INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
          VALUES {values} ON DUPLICATE KEY UPDATE id = id"
     );
-    let mut params: Vec<Value> = Vec::with_capacity(rows.len() * 7);
-    for m in &rows {
+    let mut params: Vec<Value> = Vec::with_capacity(count * 6);
+    for m in rows {
         let email = m.user.email.as_ref();
         params.extend([
             m.id.get().into(),
@@ -186,13 +229,12 @@ async fn insert_users(
             email.map(|e| e.key()).into(),
             m.request_id.as_str().into(),
             m.accepted_at.into(),
-            now.into(),
         ]);
     }
     tx.exec_drop(sql, params).await?;
     // `UPDATE id = id` changes nothing, so a duplicate counts 0 affected rows, unless the
     // connection asked for found rows (then it counts 1, and the read-back decides).
-    Ok(tx.affected_rows() == rows.len() as u64 && !tx.opts().client_found_rows())
+    Ok(tx.affected_rows() == count as u64 && !tx.opts().client_found_rows())
 }
 
 async fn insert_rejections(tx: &mut Transaction<'_>, batch: &[ValidMessage], plans: &[Plan]) -> Result<(), StoreError> {
@@ -213,36 +255,28 @@ async fn insert_rejections(tx: &mut Transaction<'_>, batch: &[ValidMessage], pla
     Ok(())
 }
 
-/// The users the batch stored or found stored. When every new row is known to be ours
-/// (`inserted_at` is their `created_at`), only redelivered users are read back; otherwise
-/// every row is read back and checked to be ours: a concurrent commit of a conflicting row
-/// makes the insert a no-op, and then the whole batch is retried so that the conflict is
-/// classified properly.
+/// The redelivered users (`Plan::AlreadyStored`), read back. When some new row was a no-op
+/// (`all_inserted` false), the new rows are read back too and checked to be ours: a
+/// concurrent commit of a conflicting row makes an insert a no-op, and then the whole batch
+/// is retried so that the conflict is classified properly.
 async fn stored_users(
     tx: &mut Transaction<'_>,
     batch: &[ValidMessage],
     plans: &[Plan],
-    inserted_at: Option<&String>,
+    all_inserted: bool,
 ) -> Result<HashMap<u64, StoredUser>, StoreError> {
-    let mut users = HashMap::new();
-    let mut wanted: Vec<&ValidMessage> = Vec::new();
-    for (m, plan) in batch.iter().zip(plans) {
-        match (plan, inserted_at) {
-            (Plan::Insert, Some(at)) => {
-                let user = StoredUser {
-                    id: m.id.get(),
-                    name: m.user.name.as_str().to_owned(),
-                    email: m.user.email.as_ref().map(|e| e.as_str().to_owned()),
-                    created_at: rfc3339(at),
-                };
-                users.insert(user.id, user);
-            }
-            (Plan::Insert, None) | (Plan::AlreadyStored, _) => wanted.push(m),
-            _ => {}
-        }
-    }
+    let wanted: Vec<&ValidMessage> = batch
+        .iter()
+        .zip(plans)
+        .filter(|(_, plan)| match plan {
+            Plan::AlreadyStored => true,
+            Plan::Insert => !all_inserted,
+            _ => false,
+        })
+        .map(|(m, _)| m)
+        .collect();
     if wanted.is_empty() {
-        return Ok(users);
+        return Ok(HashMap::new());
     }
     let ids: Vec<u64> = wanted.iter().map(|m| m.id.get()).collect();
     let sql = format!(
@@ -254,6 +288,7 @@ async fn stored_users(
         .into_iter()
         .map(|(id, name, email, created_at, request)| (id, (user_from_row((id, name, email, created_at)), request)))
         .collect();
+    let mut users = HashMap::new();
     for m in wanted {
         match found.get(&m.id.get()) {
             Some((user, request)) if *request == m.request_id => {
@@ -263,9 +298,4 @@ async fn stored_users(
         }
     }
     Ok(users)
-}
-
-/// `YYYY-MM-DD HH:MM:SS.ffffff` (UTC) as RFC 3339, the format `USER_COLUMNS` reads back.
-fn rfc3339(mysql_utc: &str) -> String {
-    format!("{}Z", mysql_utc.replacen(' ', "T", 1))
 }
