@@ -38,15 +38,22 @@ pub fn init(format: Option<LogFormat>) -> LogGuard {
         .thread_name("log-writer")
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stdout()));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer);
     let installed = match format {
-        LogFormat::Json => builder
-            .json()
+        // json-subscriber writes the same lines as tracing-subscriber's JSON format, at about
+        // a third of its cost per line: it serializes a span's fields once, where
+        // tracing-subscriber parses them back from JSON for every line in the span.
+        LogFormat::Json => json_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
             .try_init(),
-        LogFormat::Pretty => builder.compact().try_init(),
+        LogFormat::Pretty => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(writer)
+            .compact()
+            .try_init(),
     };
     LogGuard {
         _writer: installed.ok().map(|()| guard),
