@@ -112,7 +112,7 @@ async fn insert_lane(
 
 /// The consumer's INSERT for `n` rows (see `insert_users` in registry/src/store/batch.rs).
 fn insert_sql(n: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?, ?, ?)"; n].join(",");
+    let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; n].join(",");
     format!(
         "INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
          VALUES {values} ON DUPLICATE KEY UPDATE id = id"
@@ -121,9 +121,8 @@ fn insert_sql(n: usize) -> String {
 
 fn params(batch: &[BenchUser], first_id: u64) -> Vec<Value> {
     let accepted_at = registry::now_millis();
-    // The consumer stamps a batch's rows with the server time it read while planning.
-    let created_at = "2026-01-01 00:00:00.000000";
-    let mut params = Vec::with_capacity(batch.len() * 7);
+    // `created_at` is the server's clock, in the statement, as the consumer's.
+    let mut params = Vec::with_capacity(batch.len() * 6);
     for (i, u) in batch.iter().enumerate() {
         let email = u.user.email.as_ref();
         params.extend([
@@ -133,7 +132,6 @@ fn params(batch: &[BenchUser], first_id: u64) -> Vec<Value> {
             email.map(|e| e.key()).into(),
             u.request_id.as_str().into(),
             accepted_at.into(),
-            created_at.into(),
         ]);
     }
     params

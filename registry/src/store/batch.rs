@@ -39,25 +39,33 @@ impl Store {
     /// successes; a duplicate email is recorded as a rejection; nothing is ever overwritten.
     ///
     /// Almost every batch holds only first deliveries of new users, so the batch is first
-    /// inserted as it is (`first_deliveries`): a duplicate key makes its row a no-op, and
-    /// then the batch is rolled back and stored the planned way, which reads what is known of
-    /// each message first. The planned way alone cost a read as long as the insert itself.
+    /// inserted as it is: a duplicate key makes its row a no-op, and then the batch is rolled
+    /// back and stored the planned way, which reads what is known of each message first (the
+    /// planned way alone cost a read as long as the insert itself). Meanwhile a second
+    /// connection makes sure no refusal is recorded for an id between the batch's lowest and
+    /// highest (one read of an index range, almost always empty): a refused message that comes
+    /// again must stay refused, and its address may be free by then if a stored user was
+    /// deleted by hand. When one is, the insert is rolled back too.
     #[tracing::instrument(name = "Persisting a batch", skip_all, fields(size = batch.len()))]
     pub async fn persist(&self, batch: &[ValidMessage]) -> Result<Vec<Outcome>, StoreError> {
         let mut conn = self.conn().await?;
-        // Read committed: the session's level (`store::options`).
-        let mut tx = conn.start_transaction(TxOpts::default()).await?;
-        match first_deliveries(&mut tx, batch).await? {
-            FirstTry::Stored => {
+        // No-ops would count as inserted rows with found rows: only the planned way can tell.
+        if !batch.is_empty() && !conn.opts().client_found_rows() {
+            let rows: Vec<&ValidMessage> = batch.iter().collect();
+            let (refused, first) = tokio::join!(self.refusal_between(batch), async {
+                // Read committed: the session's level (`store::options`).
+                let mut tx = conn.start_transaction(TxOpts::default()).await?;
+                let all_new = insert_users(&mut tx, &rows).await?;
+                Ok::<_, StoreError>((tx, all_new))
+            });
+            let (tx, all_new) = first?;
+            if all_new && !refused? {
                 tx.commit().await?;
                 return Ok(vec![Outcome::Inserted; batch.len()]);
             }
-            FirstTry::NotTried => {}
-            FirstTry::NotAllNew => {
-                tx.rollback().await?;
-                tx = conn.start_transaction(TxOpts::default()).await?;
-            }
+            tx.rollback().await?;
         }
+        let mut tx = conn.start_transaction(TxOpts::default()).await?;
         let plans = plan(&mut tx, batch).await?;
         let inserts: Vec<&ValidMessage> = batch
             .iter()
@@ -84,46 +92,22 @@ impl Store {
             })
             .collect())
     }
-}
 
-/// How the first try at a batch went.
-enum FirstTry {
-    /// Every message was a new user, and every one is inserted.
-    Stored,
-    /// A refusal is recorded near the batch's ids: planned from the start, nothing inserted.
-    NotTried,
-    /// Some row was a no-op (a redelivery, a stored address, an id conflict): roll back.
-    NotAllNew,
-}
-
-/// Inserts the whole batch as new users, unless a refusal is recorded for an id between its
-/// lowest and highest (one read of an index range, almost always empty): a refused message
-/// that comes again must stay refused, and its address may be free by then if a stored user
-/// was deleted by hand. Duplicates of stored rows and of each other make their rows no-ops,
-/// which `insert_users` reports.
-async fn first_deliveries(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<FirstTry, StoreError> {
-    let ids = batch.iter().map(|m| m.id.get());
-    let (Some(lowest), Some(highest)) = (ids.clone().min(), ids.max()) else {
-        return Ok(FirstTry::NotTried);
-    };
-    if tx.opts().client_found_rows() {
-        // No-ops would count as inserted rows: only the planned way can tell.
-        return Ok(FirstTry::NotTried);
+    /// Whether a refusal is recorded for an id between the batch's lowest and highest (on a
+    /// connection of its own, latest committed rows).
+    async fn refusal_between(&self, batch: &[ValidMessage]) -> Result<bool, StoreError> {
+        let ids = batch.iter().map(|m| m.id.get());
+        let (lowest, highest) = (ids.clone().min(), ids.max());
+        let refused: Option<u8> = self
+            .conn()
+            .await?
+            .exec_first(
+                "SELECT 1 FROM rejected_users WHERE id BETWEEN ? AND ? LIMIT 1",
+                (lowest, highest),
+            )
+            .await?;
+        Ok(refused.is_some())
     }
-    let refused: Option<u8> = tx
-        .exec_first(
-            "SELECT 1 FROM rejected_users WHERE id BETWEEN ? AND ? LIMIT 1",
-            (lowest, highest),
-        )
-        .await?;
-    if refused.is_some() {
-        return Ok(FirstTry::NotTried);
-    }
-    let rows: Vec<&ValidMessage> = batch.iter().collect();
-    Ok(match insert_users(tx, &rows).await? {
-        true => FirstTry::Stored,
-        false => FirstTry::NotAllNew,
-    })
 }
 
 fn placeholders(n: usize) -> String {
