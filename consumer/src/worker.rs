@@ -141,9 +141,7 @@ impl Worker {
                 None => return Ok(BatchReport::default()),
             },
         };
-        self.metrics.batch(batch.messages.len());
-        let span = tracing::info_span!("batch", size = batch.messages.len(), consumer = %self.config.consumer);
-        let (next, report) = tokio::join!(self.take(wait), self.process(batch, cancel).instrument(span));
+        let (next, report) = tokio::join!(self.take(wait), self.process_counted(batch, cancel));
         match next {
             Ok(next) => self.ahead().batch = next,
             // The error comes back on the next take, into the same list; the failed take may
@@ -160,6 +158,11 @@ impl Worker {
         let Some(batch) = ahead else {
             return Ok(BatchReport::default());
         };
+        self.process_counted(batch, cancel).await
+    }
+
+    /// Counts the batch's size and processes it inside its `batch` span.
+    async fn process_counted(&self, batch: Taken, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
         self.metrics.batch(batch.messages.len());
         let span = tracing::info_span!("batch", size = batch.messages.len(), consumer = %self.config.consumer);
         self.process(batch, cancel).instrument(span).await
