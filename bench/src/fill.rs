@@ -40,9 +40,9 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
                     accepted_at: registry::now_millis(),
                     request_id: &u.request_id,
                 };
-                match queue.enqueue(&tail, None, 0).await? {
+                match queue.enqueue(&tail, None, None, 0).await? {
                     Enqueued::New(_) => {}
-                    Enqueued::Known(_) => anyhow::bail!("an enqueue without an idempotency key found one"),
+                    other => anyhow::bail!("an enqueue without checks answered {other:?}"),
                 }
             }
             Ok(())

@@ -52,6 +52,8 @@ impl Application {
             AppState::limiter(config.rate_limit, config.rate_limit_burst),
             id_floor,
         ));
+        // Until the stored emails are in Redis, each new email costs a MySQL query.
+        state.emails.kick();
         let acceptor = TcpListener::bind(config.listen.clone())
             .into_acceptor()
             .await

@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use backon::Retryable;
@@ -9,6 +10,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use registry::coalesce::Coalescer;
 use registry::domain::UserId;
+use registry::emails::EmailLoader;
 use registry::queue::{EnqueueRequest, Enqueued, Lookup, Queue, QueueError};
 use registry::store::{Store, StoreError};
 
@@ -30,8 +32,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Enqueues the users of concurrent requests in one script run (see [`AppState::new`]).
     pub enqueuer: Coalescer<EnqueueRequest, Enqueued, QueueError>,
-    /// Checks the emails of concurrent requests in one query.
+    /// Checks the emails of concurrent requests in one query, when Redis cannot answer alone.
     pub email_checks: Coalescer<String, bool, StoreError>,
+    /// Loads the stored emails into Redis, so that it can answer alone.
+    pub emails: Arc<EmailLoader>,
     /// Looks the users of concurrent reads up in the cache and the queue in one round trip.
     pub lookups: Coalescer<UserId, Lookup, QueueError>,
 }
@@ -84,6 +88,7 @@ impl AppState {
             })
         };
         Self {
+            emails: EmailLoader::new(queue.clone(), store.clone()),
             queue,
             store,
             cache_ttl,

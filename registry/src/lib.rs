@@ -6,6 +6,7 @@
 //! - [`telemetry`]: logging setup;
 //! - [`queue`]: every Redis key and script (enqueue, take, acknowledge, leases, dead letters, cache);
 //! - [`store`]: every SQL statement;
+//! - [`emails`]: the stored users' emails copied into Redis for the producer's duplicate check;
 //! - [`retry`]: the backoff policy for transient failures;
 //! - [`coalesce`]: concurrent calls sharing one round trip (the producer's enqueue, email check
 //!   and cache reads);
@@ -14,6 +15,7 @@
 pub mod coalesce;
 pub mod config;
 pub mod domain;
+pub mod emails;
 pub mod health;
 pub mod metrics;
 pub mod queue;

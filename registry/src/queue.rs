@@ -4,6 +4,7 @@
 //! live in one Redis Cluster slot and the scripts below may touch several of them atomically.
 
 mod dead;
+mod emails;
 mod enqueue;
 mod keys;
 mod message;

@@ -199,6 +199,21 @@ impl Store {
         Ok(email_keys.iter().map(|key| found.contains(key)).collect())
     }
 
+    /// Up to `limit` stored emails (lower-cased) of users with ids above `after`, by id, with
+    /// the id of the last row read (`None` once past the last user).
+    pub async fn email_keys_after(&self, after: u64, limit: u32) -> Result<(Vec<String>, Option<u64>), StoreError> {
+        let rows: Vec<(u64, Option<String>)> = self
+            .conn()
+            .await?
+            .exec(
+                "SELECT id, email_key FROM users WHERE id > ? ORDER BY id LIMIT ?",
+                (after, limit),
+            )
+            .await?;
+        let last = rows.last().map(|(id, _)| *id);
+        Ok((rows.into_iter().filter_map(|(_, key)| key).collect(), last))
+    }
+
     /// Up to `limit` stored users with ids below `before`, newest first.
     pub async fn list_users(&self, limit: u32, before: Option<UserId>) -> Result<Vec<StoredUser>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id < ? ORDER BY id DESC LIMIT ?");

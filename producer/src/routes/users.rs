@@ -86,14 +86,6 @@ impl UsersApi {
         }
         let user =
             NewUser::parse(&body.name.0, body.email.as_ref().map(|e| e.0.as_str())).map_err(ApiError::invalid_field)?;
-        if let Some(email) = &user.email {
-            // An early check only: the consumer refuses a duplicate that slips past it.
-            match state.email_checks.call(email.key()).await {
-                Ok(true) => return Err(ApiError::email_taken()),
-                Ok(false) => {}
-                Err(err) => tracing::warn!(error = %err, "email check skipped: MySQL unreachable"),
-            }
-        }
         let tail = MessageTail {
             name: user.name.as_str(),
             email: user.email.as_ref().map(|e| e.as_str()),
@@ -101,15 +93,17 @@ impl UsersApi {
             request_id: &request_id,
         };
         let idempotency = idempotency.as_ref().map(|(k, c)| (k.as_str(), c.as_str()));
-        match enqueue(&state, &tail, idempotency)
-            .await
-            .map_err(|e| ApiError::unavailable("the queue", &e))?
-        {
+        let email_key = user.email.as_ref().map(|e| e.key());
+        match enqueue(&state, &tail, idempotency, email_key).await? {
             Enqueued::New(id) => {
                 tracing::info!(user_id = %id, "user queued");
                 Ok(CreateUserResponse::accepted(id))
             }
             Enqueued::Known(record) => answer_known(record, idempotency.map_or("", |(_, c)| c)),
+            other => Err(ApiError::unavailable(
+                "the queue",
+                &QueueError::Protocol(format!("an unchecked enqueue answered {other:?}")),
+            )),
         }
     }
 
@@ -248,12 +242,45 @@ fn answer_known(record: IdempotencyRecord, canonical: &str) -> Result<CreateUser
     Ok(CreateUserResponse::accepted(record.id))
 }
 
-/// Pushes the message, resending briefly while Redis refuses connections (nothing was
-/// sent, so a resend cannot queue twice).
+/// Queues the user unless its email is stored already (then `409`). Redis answers that within
+/// the enqueue once it holds every stored email (see `registry::emails`). When it does not yet,
+/// or when it lists the email (which a row deleted by hand would leave behind), MySQL is asked,
+/// and the user is then queued without the check. The enqueue resends briefly while Redis
+/// refuses connections (nothing was sent, so a resend cannot queue twice).
 async fn enqueue(
     state: &AppState,
     tail: &MessageTail<'_>,
     idempotency: Option<(&str, &str)>,
-) -> Result<Enqueued, CoalesceError<QueueError>> {
-    state.enqueuer.call(EnqueueRequest::new(tail, idempotency)).await
+    email_key: Option<String>,
+) -> Result<Enqueued, ApiError> {
+    let queue = |check: Option<&str>| {
+        let request = EnqueueRequest::new(tail, idempotency, check);
+        async move {
+            state
+                .enqueuer
+                .call(request)
+                .await
+                .map_err(|e: CoalesceError<QueueError>| ApiError::unavailable("the queue", &e))
+        }
+    };
+    let listed = match queue(email_key.as_deref()).await? {
+        Enqueued::EmailListed => true,
+        Enqueued::EmailsNotLoaded => {
+            state.emails.kick();
+            false
+        }
+        done => return Ok(done),
+    };
+    let key = email_key.expect("only an email is listed or unchecked");
+    // An early check only: the consumer refuses a duplicate that slips past it.
+    match state.email_checks.call(key).await {
+        Ok(true) => return Err(ApiError::email_taken()),
+        Ok(false) => {}
+        Err(err) if listed => {
+            tracing::warn!(error = %err, "MySQL unreachable: trusting Redis's list of stored emails");
+            return Err(ApiError::email_taken());
+        }
+        Err(err) => tracing::warn!(error = %err, "email check skipped: MySQL unreachable"),
+    }
+    queue(None).await
 }

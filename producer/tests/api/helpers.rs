@@ -30,6 +30,8 @@ pub struct Options {
     pub rate_limit: u32,
     pub burst: u32,
     pub redis_url: Option<String>,
+    /// `mysql://.../` of a server of the test's own, instead of the shared one.
+    pub mysql_base: Option<String>,
     pub trusted_proxies: Vec<&'static str>,
     pub cors: Vec<&'static str>,
 }
@@ -40,7 +42,7 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(opts: Options) -> TestApp {
     sweep_test_databases().await;
-    let mysql_base = shared_mysql_base();
+    let mysql_base = opts.mysql_base.unwrap_or_else(shared_mysql_base);
     let db = test_database_name();
     let config = Config {
         listen: "127.0.0.1:0".into(),

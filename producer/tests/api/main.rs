@@ -1,5 +1,6 @@
 //! API tests of the producer against real Redis and MariaDB servers.
 
+mod emails;
 mod errors;
 mod helpers;
 mod hostile;

@@ -41,6 +41,13 @@ pub enum Enqueued {
     New(UserId),
     /// The idempotency key was already known: nothing was queued.
     Known(IdempotencyRecord),
+    /// Nothing was queued: the email is among the stored users' that Redis knows. Ask MySQL
+    /// to be sure (a row deleted by hand leaves its address behind), then enqueue unchecked.
+    EmailListed,
+    /// Nothing was queued: Redis does not know every stored email yet (never loaded, or
+    /// Redis came back empty). Ask MySQL, enqueue unchecked, and load them (see
+    /// [`crate::emails`]).
+    EmailsNotLoaded,
 }
 
 /// One user to enqueue, owned, so that it can wait in a batch (see [`Queue::enqueue_many`]).
@@ -50,14 +57,19 @@ pub struct EnqueueRequest {
     pub tail: String,
     /// The `Idempotency-Key` and the canonical body of the request, if it had a key.
     pub idempotency: Option<(String, String)>,
+    /// The lower-cased email to look up among the stored ones first; `None` without an email,
+    /// or when MySQL was asked already.
+    pub check_email: Option<String>,
 }
 
 impl EnqueueRequest {
-    /// The request for a message tail and an optional (key, canonical body).
-    pub fn new(tail: &MessageTail<'_>, idempotency: Option<(&str, &str)>) -> Self {
+    /// The request for a message tail, an optional (key, canonical body) and an optional
+    /// email key to check first.
+    pub fn new(tail: &MessageTail<'_>, idempotency: Option<(&str, &str)>, check_email: Option<&str>) -> Self {
         Self {
             tail: tail.encode(),
             idempotency: idempotency.map(|(k, b)| (k.to_owned(), b.to_owned())),
+            check_email: check_email.map(str::to_owned),
         }
     }
 }
@@ -70,16 +82,18 @@ impl Queue {
     }
 
     /// Allocates an id and pushes the message, recording the idempotency key (if any)
-    /// atomically with the push. `id_floor` is a lower bound for the id (the highest id the
-    /// caller knows to be stored), a second guard against a Redis that came back empty.
+    /// atomically with the push, unless `check_email` is among the stored emails (or they are
+    /// not loaded). `id_floor` is a lower bound for the id (the highest id the caller knows to
+    /// be stored), a second guard against a Redis that came back empty.
     pub async fn enqueue(
         &self,
         tail: &MessageTail<'_>,
         idempotency: Option<(&str, &str)>,
+        check_email: Option<&str>,
         id_floor: u64,
     ) -> Result<Enqueued, QueueError> {
         let mut one = self
-            .enqueue_many(&[EnqueueRequest::new(tail, idempotency)], id_floor)
+            .enqueue_many(&[EnqueueRequest::new(tail, idempotency, check_email)], id_floor)
             .await?;
         Ok(one.remove(0))
     }
@@ -92,6 +106,8 @@ impl Queue {
             .key(self.keys.last_id())
             .key(self.keys.queue())
             .key(self.keys.pending())
+            .key(self.keys.emails())
+            .key(self.keys.emails_loaded())
             .arg(id_floor)
             .arg(IDEMPOTENCY_TTL.as_secs())
             .arg(ID_EPOCH_MS);
@@ -104,6 +120,7 @@ impl Queue {
                     .arg(canonical),
                 None => script.key(self.keys.last_id()).arg(&user.tail).arg("0").arg(""),
             };
+            script.arg(user.check_email.as_deref().unwrap_or(""));
         }
         let replies: Vec<(i64, String)> = script.invoke_async(&mut self.conn()).await?;
         if replies.len() != users.len() {
@@ -119,7 +136,10 @@ impl Queue {
                 1 => UserId::parse(&value)
                     .map(Enqueued::New)
                     .ok_or_else(|| QueueError::Protocol(format!("bad id {value:?}"))),
-                _ => IdempotencyRecord::parse(&value).map(Enqueued::Known),
+                0 => IdempotencyRecord::parse(&value).map(Enqueued::Known),
+                2 => Ok(Enqueued::EmailListed),
+                3 => Ok(Enqueued::EmailsNotLoaded),
+                _ => Err(QueueError::Protocol(format!("bad enqueue status {status}"))),
             })
             .collect()
     }

@@ -93,6 +93,24 @@ impl Keys {
         format!("{}:user:{id}", self.tag)
     }
 
+    /// SET of the lower-cased email addresses of stored users, for the producer's early
+    /// duplicate check. Consumers add a batch's addresses with its acknowledgement.
+    pub fn emails(&self) -> String {
+        format!("{}:emails", self.tag)
+    }
+
+    /// STRING `1`, set once [`Keys::emails`] holds every stored address: until then the
+    /// producer asks MySQL. A Redis that comes back empty has lost it with the set.
+    pub fn emails_loaded(&self) -> String {
+        format!("{}:emails:loaded", self.tag)
+    }
+
+    /// STRING with a TTL: the token of the producer loading the stored addresses from MySQL
+    /// into [`Keys::emails`], so that one loads at a time.
+    pub fn emails_loading(&self) -> String {
+        format!("{}:emails:loading", self.tag)
+    }
+
     /// STRING with a 24 h TTL: `id` and canonical body of an `Idempotency-Key`.
     pub fn idempotency(&self, key: &str) -> String {
         format!("{}:idem:{key}", self.tag)

@@ -10,30 +10,47 @@ use redis::Script;
 pub const ID_EPOCH_MS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
 /// Enqueues a batch of users (one or many) atomically.
-/// KEYS: last-id, queue, pending, then one idempotency key per user (any key of the deployment,
-/// e.g. last-id, for a user without one).
+/// KEYS: last-id, queue, pending, emails, emails-loaded, then one idempotency key per user (any
+/// key of the deployment, e.g. last-id, for a user without one).
 /// ARGV: id floor, idempotency TTL, epoch, then per user: message tail, use idempotency
-/// ('1'/'0'), canonical body.
-/// Returns per user, in order, `1, id` when queued or `0, "<id>\n<canonical body>"` when its
-/// key was known (also when an earlier user of the same batch had just recorded it). Writes
-/// happen after every read, pushes before idempotency records: an error cannot leave a key
-/// recorded for a message that was not pushed.
+/// ('1'/'0'), canonical body, lower-cased email to check against the stored ones ('' for none).
+/// Returns per user, in order, `1, id` when queued; `0, "<id>\n<canonical body>"` when its
+/// key was known (also when an earlier user of the same batch had just recorded it); `2, ''`
+/// when its email is among the stored ones and `3, ''` when Redis does not know every stored
+/// email yet: for these two nothing is queued, and the caller asks MySQL. A known key is
+/// answered before the email is looked at. Writes happen after every read, pushes before
+/// idempotency records: an error cannot leave a key recorded for a message that was not pushed.
 pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local n = #KEYS - 3
+local n = #KEYS - 5
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])) * 1024
 local floor = tonumber(ARGV[1])
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local loaded = nil
 local out, msgs, fields, records, fresh = {}, {}, {}, {}, {}
 for i = 1, n do
-  local a, key = 1 + 3 * i, KEYS[3 + i]
+  local a, key, email = 4 * i, KEYS[5 + i], ARGV[4 * i + 3]
   local prev = nil
   if ARGV[a + 1] == '1' then prev = fresh[key] or redis.call('GET', key) end
+  local status = 1
   if prev then
+    status = 0
+  elseif email ~= '' then
+    if loaded == nil then loaded = redis.call('EXISTS', KEYS[5]) == 1 end
+    if not loaded then
+      status = 3
+    elseif redis.call('SISMEMBER', KEYS[4], email) == 1 then
+      status = 2
+    end
+  end
+  if status == 0 then
     out[#out + 1] = 0
     out[#out + 1] = prev
+  elseif status > 1 then
+    out[#out + 1] = status
+    out[#out + 1] = ''
   else
     last = math.max(now, last + 1, floor)
     local id = string.format('%.0f', last)
@@ -152,6 +169,35 @@ for i = 1, tonumber(ARGV[1]) do
   end
 end
 return n
+"#,
+    )
+});
+
+/// KEYS: emails, emails-loading. ARGV: the loader's token, the lock's TTL (s), then emails.
+/// Adds the emails and renews the lock while it is still this loader's; returns 1, or 0 (and
+/// adds nothing) when the lock expired, was taken over, or vanished with a Redis that came
+/// back empty.
+pub static ADD_LOADED_EMAILS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+if #ARGV > 2 then redis.call('SADD', KEYS[1], unpack(ARGV, 3)) end
+return 1
+"#,
+    )
+});
+
+/// KEYS: emails-loading, emails-loaded. ARGV: the loader's token, `1` to mark the emails
+/// loaded (`0` to give up). Releases the lock if it is still this loader's, and then (only
+/// then) marks the set complete; returns 1, or 0 when the lock was no longer this loader's.
+pub static END_EMAILS_LOAD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+if ARGV[2] == '1' then redis.call('SET', KEYS[2], '1') end
+return 1
 "#,
     )
 });

@@ -1,0 +1,174 @@
+//! The duplicate-email check answered by Redis: a set of the stored emails, loaded from MySQL
+//! once, kept by the consumers' acknowledgements, and confirmed with MySQL when it lists an
+//! address (see `registry::emails`).
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use redis::AsyncCommands;
+use registry::emails::Loaded;
+use registry::testing::{MariaDb, RedisServer};
+use serde_json::{Value, json};
+
+use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
+
+async fn redis(app: &TestApp) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(app.config.redis.redis_url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn listed(app: &TestApp, email_key: &str) -> bool {
+    let keys = app.state.queue.keys().clone();
+    redis(app).await.sismember(keys.emails(), email_key).await.unwrap()
+}
+
+/// Waits until the set of stored emails is marked complete.
+async fn wait_loaded(app: &TestApp) {
+    for _ in 0..100 {
+        if app.state.queue.emails_loaded().await.unwrap_or(false) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the stored emails were never marked loaded");
+}
+
+/// POSTs until Redis answers again (after a restart), returning the status and body.
+async fn post_until_redis_answers(app: &TestApp, body: &Value) -> (u16, Value) {
+    for _ in 0..100 {
+        let resp = app.post_user(body).await;
+        let status = resp.status().as_u16();
+        if status != 503 {
+            return (status, resp.json().await.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the producer never got Redis back");
+}
+
+#[tokio::test]
+async fn stored_emails_are_loaded_from_mysql_and_then_kept_by_each_acknowledgement() {
+    let app = spawn_app().await;
+    wait_loaded(&app).await; // an empty database: nothing to load, marked at once
+    for i in 0..5 {
+        app.add_user(&format!("Early {i}"), Some(&format!("Early.{i}@Example.com")))
+            .await;
+    }
+    app.add_user("No email", None).await;
+    app.drain().await;
+    assert!(
+        listed(&app, "early.3@example.com").await,
+        "acknowledged with its batch, lower-cased"
+    );
+    // As after an upgrade from a version without the set: users in MySQL, none in Redis.
+    let keys = app.state.queue.keys().clone();
+    let () = redis(&app)
+        .await
+        .del(&[keys.emails(), keys.emails_loaded()])
+        .await
+        .unwrap();
+    assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Done(5));
+    assert!(app.state.queue.emails_loaded().await.unwrap());
+    for i in 0..5 {
+        assert!(listed(&app, &format!("early.{i}@example.com")).await);
+    }
+    assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Already);
+    let resp = app
+        .post_user(&json!({"name": "Copy", "email": "EARLY.0@example.com"}))
+        .await;
+    assert_eq!(resp.status(), 409);
+    app.add_user("Late", Some("Late@Example.com")).await;
+    assert!(!listed(&app, "late@example.com").await, "queued is not stored");
+    app.drain().await;
+    assert!(listed(&app, "late@example.com").await);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_redis_that_came_back_empty_has_mysql_answer_until_the_emails_are_loaded_again() {
+    let mut redis_server = RedisServer::start();
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis_server.url()),
+        ..Default::default()
+    })
+    .await;
+    app.add_user("Grace", Some("grace@example.com")).await;
+    app.drain().await;
+    wait_loaded(&app).await;
+    redis_server.restart_empty();
+    let (status, body) = post_until_redis_answers(&app, &json!({"name": "Again", "email": "Grace@example.com"})).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (409, Some("email_taken")),
+        "MySQL answered: {body}"
+    );
+    wait_loaded(&app).await; // the request had the producer load them again
+    assert!(listed(&app, "grace@example.com").await);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_email_listed_in_redis_whose_row_was_deleted_by_hand_is_accepted_again() {
+    let app = spawn_app().await;
+    let id = app.add_user("Gone", Some("gone@example.com")).await;
+    app.drain().await;
+    assert!(listed(&app, "gone@example.com").await);
+    let mut mysql = mysql_async::Conn::from_url(app.config.mysql.mysql_url.as_str())
+        .await
+        .unwrap();
+    mysql.exec_drop("DELETE FROM users WHERE id = ?", (id,)).await.unwrap();
+    let resp = app
+        .post_user(&json!({"name": "Back", "email": "gone@example.com"}))
+        .await;
+    assert_eq!(resp.status(), 202, "MySQL confirms a listed email before a 409");
+    app.drain().await;
+    assert_eq!(app.stored_count().await, 1);
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn once_loaded_redis_answers_the_check_while_mysql_is_down() {
+    let mut mysql = MariaDb::start();
+    let app = spawn_app_with(Options {
+        mysql_base: Some(mysql.url("")),
+        ..Default::default()
+    })
+    .await;
+    app.add_user("Kept", Some("kept@example.com")).await;
+    app.drain().await;
+    wait_loaded(&app).await;
+    mysql.stop();
+    let resp = app
+        .post_user(&json!({"name": "Copy", "email": "KEPT@example.com"}))
+        .await;
+    assert_eq!(resp.status(), 409, "a listed email is refused on Redis's word alone");
+    let resp = app.post_user(&json!({"name": "New", "email": "new@example.com"})).await;
+    assert_eq!(resp.status(), 202, "an unlisted one is queued without MySQL");
+    mysql.start_again();
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_load_runs_alone_and_one_that_lost_its_lock_marks_nothing() {
+    let app = spawn_app().await;
+    wait_loaded(&app).await;
+    let (queue, keys) = (&app.state.queue, app.state.queue.keys().clone());
+    let lease = Duration::from_secs(60);
+    let () = redis(&app).await.del(keys.emails_loaded()).await.unwrap();
+    assert!(queue.lock_emails_load("first", lease).await.unwrap());
+    assert!(!queue.lock_emails_load("second", lease).await.unwrap());
+    assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Elsewhere);
+    // Redis loses the lock (it expired, or Redis came back empty) while "first" loads.
+    let () = redis(&app).await.del(keys.emails_loading()).await.unwrap();
+    let page = vec!["a@example.com".to_owned()];
+    assert!(!queue.add_loaded_emails("first", lease, &page).await.unwrap());
+    assert!(!listed(&app, "a@example.com").await, "nothing added without the lock");
+    assert!(!queue.end_emails_load("first", true).await.unwrap());
+    assert!(!queue.emails_loaded().await.unwrap(), "nothing marked without the lock");
+    assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Done(0));
+    assert!(queue.emails_loaded().await.unwrap());
+    app.cleanup().await;
+}

@@ -1,0 +1,167 @@
+//! The producer's early duplicate-email check, answered by Redis instead of a MySQL query per
+//! request.
+//!
+//! The enqueue script looks a new user's email up in a Redis set of the stored users' emails
+//! ([`Keys::emails`](crate::queue::Keys::emails)) and queues the user in the same run when the
+//! email is not there. The set is trusted only once it is complete, which a marker key says
+//! ([`Keys::emails_loaded`](crate::queue::Keys::emails_loaded)). Until then (a new deployment,
+//! or a Redis that came back empty) the producer asks MySQL, as it did for every request
+//! before, and has the set loaded: [`EmailLoader`] copies every stored email from MySQL, a page
+//! at a time, and then sets the marker.
+//!
+//! Why the set stays complete: consumers add a batch's emails with the batch's
+//! acknowledgement, after its commit. A user committed before a load reads its first page is
+//! read by the load; a user committed after that is added by its acknowledgement, which comes
+//! later still (a consumer killed between the commit and the acknowledgement leaves the batch
+//! to be delivered again, and that delivery is acknowledged). A Redis that loses its data
+//! loses the marker with the set, and the load's lock with them, so a load that runs across
+//! such a loss does not mark a set it did not fill.
+//!
+//! What the set misses: a user committed and not acknowledged yet (a millisecond or so). A
+//! duplicate of it slips past the producer, and the consumer refuses it, as the contract
+//! allows. What the set may hold wrongly: the email of a row deleted by hand. The producer
+//! confirms every listed email with MySQL before it answers `409`.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::queue::{Queue, QueueError};
+use crate::store::{Store, StoreError};
+
+/// Emails read from MySQL (and added to Redis) at a time.
+const PAGE: u32 = 2_000;
+/// How long the loading lock lasts without progress (it is renewed with every page).
+const LEASE: Duration = Duration::from_secs(60);
+/// How long a process waits before it starts another load after one that failed, lost its
+/// lock, or found another process loading.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+/// Progress is logged every this many emails.
+const PROGRESS_EVERY: u64 = 200_000;
+
+/// A load that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// Redis failed.
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    /// MySQL failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a load did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loaded {
+    /// The set was complete already.
+    Already,
+    /// Another process is loading it.
+    Elsewhere,
+    /// This many emails were added, and the set is marked complete.
+    Done(u64),
+    /// The lock was lost on the way (it expired, or Redis came back empty): nothing marked.
+    Abandoned,
+}
+
+/// Loads the stored emails into Redis, one load at a time per process (and per deployment,
+/// through a lock in Redis).
+pub struct EmailLoader {
+    queue: Queue,
+    store: Store,
+    /// Whether a load of this process runs, and the earliest time for the next one.
+    state: Mutex<(bool, Option<Instant>)>,
+}
+
+impl EmailLoader {
+    /// A loader over this deployment's Redis and MySQL.
+    pub fn new(queue: Queue, store: Store) -> Arc<Self> {
+        Arc::new(Self {
+            queue,
+            store,
+            state: Mutex::new((false, None)),
+        })
+    }
+
+    /// Starts a load in the background, unless this process runs one, or its last one failed
+    /// (or found another process loading) a few seconds ago. Failures are logged.
+    pub fn kick(self: &Arc<Self>) {
+        {
+            let mut state = self.state.lock().expect("the loader lock is never held across a panic");
+            let (running, not_before) = *state;
+            if running || not_before.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
+            *state = (true, None);
+        }
+        let this = self.clone();
+        tokio::spawn(async move {
+            let outcome = this.load().await;
+            match &outcome {
+                Ok(Loaded::Abandoned) => {
+                    tracing::warn!("loading the stored emails into Redis lost its lock; asking MySQL meanwhile")
+                }
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "loading the stored emails into Redis failed; asking MySQL meanwhile")
+                }
+            }
+            let again = match outcome {
+                Ok(Loaded::Already | Loaded::Done(_)) => None,
+                _ => Some(Instant::now() + RETRY_AFTER),
+            };
+            *this.state.lock().expect("the loader lock is never held across a panic") = (false, again);
+        });
+    }
+
+    /// Loads every stored email into Redis and marks the set complete, unless it is complete
+    /// already or another process holds the lock.
+    pub async fn load(&self) -> Result<Loaded, LoadError> {
+        if self.queue.emails_loaded().await? {
+            return Ok(Loaded::Already);
+        }
+        let token = format!(
+            "{}:{}:{}",
+            crate::hostname(),
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        );
+        if !self.queue.lock_emails_load(&token, LEASE).await? {
+            return Ok(Loaded::Elsewhere);
+        }
+        tracing::info!("loading the stored emails into Redis for the duplicate check");
+        let started = Instant::now();
+        let result = self.copy(&token).await;
+        let complete = matches!(result, Ok(Some(_)));
+        // Released whatever happened; the set is marked complete only if every page went in.
+        let released = self.queue.end_emails_load(&token, complete).await;
+        let loaded = match (result?, released?) {
+            (Some(n), true) => n,
+            _ => return Ok(Loaded::Abandoned),
+        };
+        tracing::info!(
+            emails = loaded,
+            ms = started.elapsed().as_millis() as u64,
+            "stored emails loaded into Redis"
+        );
+        Ok(Loaded::Done(loaded))
+    }
+
+    /// Copies the pages; `None` when the lock was lost on the way.
+    async fn copy(&self, token: &str) -> Result<Option<u64>, LoadError> {
+        let (mut after, mut loaded) = (0, 0u64);
+        loop {
+            let (emails, last) = self.store.email_keys_after(after, PAGE).await?;
+            if !self.queue.add_loaded_emails(token, LEASE, &emails).await? {
+                return Ok(None);
+            }
+            let before = loaded;
+            loaded += emails.len() as u64;
+            if loaded / PROGRESS_EVERY > before / PROGRESS_EVERY {
+                tracing::info!(emails = loaded, "loading the stored emails into Redis");
+            }
+            match last {
+                Some(id) => after = id,
+                None => return Ok(Some(loaded)),
+            }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! The stored users' emails that the enqueue script checks (see [`crate::emails`]).
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+
+use super::scripts::{ADD_LOADED_EMAILS, END_EMAILS_LOAD};
+use super::{Queue, QueueError};
+
+impl Queue {
+    /// Whether the set of stored emails is complete.
+    pub async fn emails_loaded(&self) -> Result<bool, QueueError> {
+        Ok(self.conn().exists(self.keys.emails_loaded()).await?)
+    }
+
+    /// Takes the loading lock for `lease` under `token`; false when another loader holds it.
+    pub async fn lock_emails_load(&self, token: &str, lease: Duration) -> Result<bool, QueueError> {
+        let options = redis::SetOptions::default()
+            .conditional_set(redis::ExistenceCheck::NX)
+            .with_expiration(redis::SetExpiry::EX(lease.as_secs()));
+        let set: Option<String> = self
+            .conn()
+            .set_options(self.keys.emails_loading(), token, options)
+            .await?;
+        Ok(set.is_some())
+    }
+
+    /// Adds loaded emails and renews the lock for `lease`; false (nothing added) when the lock
+    /// is no longer `token`'s.
+    pub async fn add_loaded_emails(&self, token: &str, lease: Duration, emails: &[String]) -> Result<bool, QueueError> {
+        let held: i64 = ADD_LOADED_EMAILS
+            .key(self.keys.emails())
+            .key(self.keys.emails_loading())
+            .arg(token)
+            .arg(lease.as_secs())
+            .arg(emails)
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(held == 1)
+    }
+
+    /// Releases the lock if it is still `token`'s, marking the emails loaded when `complete`;
+    /// false when the lock was no longer `token`'s (then nothing is marked).
+    pub async fn end_emails_load(&self, token: &str, complete: bool) -> Result<bool, QueueError> {
+        let held: i64 = END_EMAILS_LOAD
+            .key(self.keys.emails_loading())
+            .key(self.keys.emails_loaded())
+            .arg(token)
+            .arg(if complete { "1" } else { "0" })
+            .invoke_async(&mut self.conn())
+            .await?;
+        Ok(held == 1)
+    }
+}
