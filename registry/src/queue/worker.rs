@@ -79,8 +79,7 @@ pub struct Ack {
 
 impl Queue {
     /// Moves up to `max` of the oldest messages into one of the consumer's processing lists,
-    /// waiting up to `wait` for the first one (not at all when `wait` is zero). Messages stay in
-    /// that list until acknowledged.
+    /// waiting up to `wait` for the first one. Messages stay in that list until acknowledged.
     /// A consumer takes into a list only once it acknowledged the batch it took there before.
     ///
     /// Messages the list already holds come back first, alone: a take whose reply was lost
@@ -102,8 +101,7 @@ impl Queue {
             .arg(1)
             .invoke_async(&mut self.conn())
             .await?;
-        // A zero wait does not block (BLMOVE would take it as "for ever").
-        if !batch.is_empty() || wait.is_zero() {
+        if !batch.is_empty() {
             return Ok(batch);
         }
         let first: Option<Vec<u8>> = self
