@@ -271,7 +271,10 @@ async fn enqueue(
         }
         done => return Ok(done),
     };
-    let key = email_key.expect("only an email is listed or unchecked");
+    let Some(key) = email_key else {
+        let protocol = QueueError::Protocol("the enqueue script checked an email it was not given".into());
+        return Err(ApiError::unavailable("the queue", &protocol));
+    };
     // An early check only: the consumer refuses a duplicate that slips past it.
     match state.email_checks.call(key).await {
         Ok(true) => return Err(ApiError::email_taken()),
