@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use registry::queue::{Enqueued, MessageTail, Queue, Timeouts};
+use registry::queue::{EnqueueRequest, Enqueued, MessageTail, Queue, Timeouts};
 use serde_json::json;
 
 use crate::rows;
@@ -40,7 +40,9 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
                     accepted_at: registry::now_millis(),
                     request_id: &u.request_id,
                 };
-                match queue.enqueue(&tail, None, None, 0).await? {
+                let email_key = u.user.email.as_ref().map(|e| e.key());
+                let request = EnqueueRequest::new(&tail, None, email_key.as_deref(), false);
+                match queue.enqueue(&request, 0).await? {
                     Enqueued::New(_) => {}
                     other => anyhow::bail!("an enqueue without checks answered {other:?}"),
                 }

@@ -212,19 +212,18 @@ impl Worker {
                             cause: err.cause(),
                             reason: err.to_string(),
                         },
-                        email_key: None,
                     });
                 }
             }
             raw.push(text);
         }
         for (i, disposition) in self.store_all(&valid, cancel).await? {
-            let (index, message) = &valid[i];
-            acks[*index] = Some(Ack {
-                raw: std::mem::take(&mut raw[*index]),
-                id: Some(message.id),
+            let id = Some(valid[i].1.id);
+            let index = valid[i].0;
+            acks[index] = Some(Ack {
+                raw: std::mem::take(&mut raw[index]),
+                id,
                 disposition,
-                email_key: message.user.email.as_ref().map(|e| e.key()),
             });
         }
         let acks: Vec<Ack> = acks

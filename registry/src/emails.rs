@@ -1,26 +1,29 @@
 //! The producer's early duplicate-email check, answered by Redis instead of a MySQL query per
 //! request.
 //!
-//! The enqueue script looks a new user's email up in a Redis set of the stored users' emails
-//! ([`Keys::emails`](crate::queue::Keys::emails)) and queues the user in the same run when the
-//! email is not there. The set is trusted only once it is complete, which a marker key says
+//! The enqueue script keeps the emails of every user it queues in a set
+//! ([`Keys::emails`](crate::queue::Keys::emails)): it looks a new user's email up there and,
+//! when the email was never accepted, queues the user and adds the email in the same run. Every
+//! stored user was queued first, so an email missing from the set is not stored, once the set
+//! also holds the emails stored before it existed. A marker key says so
 //! ([`Keys::emails_loaded`](crate::queue::Keys::emails_loaded)). Until then (a new deployment,
 //! or a Redis that came back empty) the producer asks MySQL, as it did for every request
 //! before, and has the set loaded: [`EmailLoader`] copies every stored email from MySQL, a page
 //! at a time, and then sets the marker.
 //!
-//! Why the set stays complete: consumers add a batch's emails with the batch's
-//! acknowledgement, after its commit. A user committed before a load reads its first page is
-//! read by the load; a user committed after that is added by its acknowledgement, which comes
-//! later still (a consumer killed between the commit and the acknowledgement leaves the batch
-//! to be delivered again, and that delivery is acknowledged). A Redis that loses its data
-//! loses the marker with the set, and the load's lock with them, so a load that runs across
-//! such a loss does not mark a set it did not fill.
+//! An email in the set is not necessarily stored: its user may still be queued, or have been
+//! refused, or deleted by hand. The producer asks MySQL before it answers `409`, and queues the
+//! user when MySQL says the email is free or does not answer (the consumer refuses a
+//! duplicate).
 //!
-//! What the set misses: a user committed and not acknowledged yet (a millisecond or so). A
-//! duplicate of it slips past the producer, and the consumer refuses it, as the contract
-//! allows. What the set may hold wrongly: the email of a row deleted by hand. The producer
-//! confirms every listed email with MySQL before it answers `409`.
+//! Why a marked set stays complete: a user queued after the load took its lock has its email
+//! added by its enqueue, and so has a user queued before, unless Redis lost its data since; the
+//! load then started after that loss (the loss took the marker with it) and reads every row
+//! committed before each page. The one gap: a user whose message was already taken by a
+//! consumer when Redis lost its data, and committed after the load read past its id. Its email
+//! is missing from the set, and a later duplicate of it slips past the producer and is refused
+//! by the consumer, as the contract allows. A load that runs across a loss of Redis's data
+//! loses its lock with it, and marks nothing.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -243,18 +243,20 @@ fn answer_known(record: IdempotencyRecord, canonical: &str) -> Result<CreateUser
 }
 
 /// Queues the user unless its email is stored already (then `409`). Redis answers that within
-/// the enqueue once it holds every stored email (see `registry::emails`). When it does not yet,
-/// or when it lists the email (which a row deleted by hand would leave behind), MySQL is asked,
-/// and the user is then queued without the check. The enqueue resends briefly while Redis
-/// refuses connections (nothing was sent, so a resend cannot queue twice).
+/// the enqueue once it knows every stored email (see `registry::emails`): an email never
+/// accepted before is not stored. When Redis does not know them all yet, or when it has seen
+/// the email before (its user may be queued, refused, stored, or deleted by hand), MySQL is
+/// asked, and the user is then queued without the check (also when MySQL does not answer: the
+/// consumer refuses a duplicate). The enqueue resends briefly while Redis refuses connections
+/// (nothing was sent, so a resend cannot queue twice).
 async fn enqueue(
     state: &AppState,
     tail: &MessageTail<'_>,
     idempotency: Option<(&str, &str)>,
     email_key: Option<String>,
 ) -> Result<Enqueued, ApiError> {
-    let queue = |check: Option<&str>| {
-        let request = EnqueueRequest::new(tail, idempotency, check);
+    let queue = |check: bool| {
+        let request = EnqueueRequest::new(tail, idempotency, email_key.as_deref(), check);
         async move {
             state
                 .enqueuer
@@ -263,15 +265,12 @@ async fn enqueue(
                 .map_err(|e: CoalesceError<QueueError>| ApiError::unavailable("the queue", &e))
         }
     };
-    let listed = match queue(email_key.as_deref()).await? {
-        Enqueued::EmailListed => true,
-        Enqueued::EmailsNotLoaded => {
-            state.emails.kick();
-            false
-        }
+    match queue(true).await? {
+        Enqueued::EmailListed => {}
+        Enqueued::EmailsNotLoaded => state.emails.kick(),
         done => return Ok(done),
-    };
-    let Some(key) = email_key else {
+    }
+    let Some(key) = email_key.clone() else {
         let protocol = QueueError::Protocol("the enqueue script checked an email it was not given".into());
         return Err(ApiError::unavailable("the queue", &protocol));
     };
@@ -279,11 +278,7 @@ async fn enqueue(
     match state.email_checks.call(key).await {
         Ok(true) => return Err(ApiError::email_taken()),
         Ok(false) => {}
-        Err(err) if listed => {
-            tracing::warn!(error = %err, "MySQL unreachable: trusting Redis's list of stored emails");
-            return Err(ApiError::email_taken());
-        }
         Err(err) => tracing::warn!(error = %err, "email check skipped: MySQL unreachable"),
     }
-    queue(None).await
+    queue(false).await
 }

@@ -1,6 +1,6 @@
-//! The duplicate-email check answered by Redis: a set of the stored emails, loaded from MySQL
-//! once, kept by the consumers' acknowledgements, and confirmed with MySQL when it lists an
-//! address (see `registry::emails`).
+//! The duplicate-email check answered by Redis: a set of the accepted emails, kept by the
+//! enqueue script, loaded from MySQL once, and confirmed with MySQL when it lists an address
+//! (see `registry::emails`).
 
 use std::time::Duration;
 
@@ -50,7 +50,7 @@ async fn post_until_redis_answers(app: &TestApp, body: &Value) -> (u16, Value) {
 }
 
 #[tokio::test]
-async fn stored_emails_are_loaded_from_mysql_and_then_kept_by_each_acknowledgement() {
+async fn the_enqueue_lists_each_accepted_email_and_the_stored_ones_are_loaded_from_mysql() {
     let app = spawn_app().await;
     wait_loaded(&app).await; // an empty database: nothing to load, marked at once
     for i in 0..5 {
@@ -58,11 +58,11 @@ async fn stored_emails_are_loaded_from_mysql_and_then_kept_by_each_acknowledgeme
             .await;
     }
     app.add_user("No email", None).await;
-    app.drain().await;
     assert!(
         listed(&app, "early.3@example.com").await,
-        "acknowledged with its batch, lower-cased"
+        "listed with its push, lower-cased"
     );
+    app.drain().await;
     // As after an upgrade from a version without the set: users in MySQL, none in Redis.
     let keys = app.state.queue.keys().clone();
     let () = redis(&app)
@@ -80,10 +80,39 @@ async fn stored_emails_are_loaded_from_mysql_and_then_kept_by_each_acknowledgeme
         .post_user(&json!({"name": "Copy", "email": "EARLY.0@example.com"}))
         .await;
     assert_eq!(resp.status(), 409);
-    app.add_user("Late", Some("Late@Example.com")).await;
-    assert!(!listed(&app, "late@example.com").await, "queued is not stored");
+    // A row written behind the queue's back is not in the set: once the set is complete,
+    // Redis answers alone and MySQL is not asked (the consumer would refuse the duplicate).
+    let mut mysql = mysql_async::Conn::from_url(app.config.mysql.mysql_url.as_str())
+        .await
+        .unwrap();
+    mysql
+        .query_drop(
+            "INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
+             VALUES (7, 'By hand', 'hand@example.com', 'hand@example.com', 'by-hand', 0, UTC_TIMESTAMP(6))",
+        )
+        .await
+        .unwrap();
+    let resp = app
+        .post_user(&json!({"name": "Twin", "email": "hand@example.com"}))
+        .await;
+    assert_eq!(resp.status(), 202, "not asked of MySQL, which would have said 409");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_email_listed_while_its_user_is_still_queued_is_accepted_and_the_consumer_refuses_one() {
+    let app = spawn_app().await;
+    wait_loaded(&app).await;
+    let first = app.add_user("First", Some("twice@example.com")).await;
+    let second = app.add_user("Second", Some("Twice@example.com")).await;
+    assert_ne!(
+        first, second,
+        "listed but not stored: MySQL says it is free, so it is queued"
+    );
     app.drain().await;
-    assert!(listed(&app, "late@example.com").await);
+    assert_eq!(app.stored_count().await, 1);
+    let (_, refused) = app.get_json(&format!("/api/users/{second}")).await;
+    assert_eq!(refused["status"], "rejected", "{refused}");
     app.cleanup().await;
 }
 
@@ -130,7 +159,7 @@ async fn an_email_listed_in_redis_whose_row_was_deleted_by_hand_is_accepted_agai
 }
 
 #[tokio::test]
-async fn once_loaded_redis_answers_the_check_while_mysql_is_down() {
+async fn once_loaded_redis_answers_the_check_alone_and_a_listed_email_waits_for_mysql() {
     let mut mysql = MariaDb::start();
     let app = spawn_app_with(Options {
         mysql_base: Some(mysql.url("")),
@@ -141,13 +170,22 @@ async fn once_loaded_redis_answers_the_check_while_mysql_is_down() {
     app.drain().await;
     wait_loaded(&app).await;
     mysql.stop();
-    let resp = app
+    let resp = app.post_user(&json!({"name": "New", "email": "new@example.com"})).await;
+    assert_eq!(resp.status(), 202, "an email never accepted is queued without MySQL");
+    let copy = app
         .post_user(&json!({"name": "Copy", "email": "KEPT@example.com"}))
         .await;
-    assert_eq!(resp.status(), 409, "a listed email is refused on Redis's word alone");
-    let resp = app.post_user(&json!({"name": "New", "email": "new@example.com"})).await;
-    assert_eq!(resp.status(), 202, "an unlisted one is queued without MySQL");
+    assert_eq!(
+        copy.status(),
+        202,
+        "a listed one cannot be confirmed: queued for the consumer to judge"
+    );
+    let copy: Value = copy.json().await.unwrap();
     mysql.start_again();
+    app.drain().await;
+    let (_, refused) = app.get_json(&format!("/api/users/{}", copy["id"])).await;
+    assert_eq!(refused["status"], "rejected", "{refused}");
+    assert_eq!(app.stored_count().await, 2, "Kept and New");
     app.cleanup().await;
 }
 

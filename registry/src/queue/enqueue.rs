@@ -41,8 +41,8 @@ pub enum Enqueued {
     New(UserId),
     /// The idempotency key was already known: nothing was queued.
     Known(IdempotencyRecord),
-    /// Nothing was queued: the email is among the stored users' that Redis knows. Ask MySQL
-    /// to be sure (a row deleted by hand leaves its address behind), then enqueue unchecked.
+    /// Nothing was queued: the email was accepted before. Ask MySQL whether it is stored (its
+    /// user may still be queued, or refused, or deleted by hand), then enqueue unchecked.
     EmailListed,
     /// Nothing was queued: Redis does not know every stored email yet (never loaded, or
     /// Redis came back empty). Ask MySQL, enqueue unchecked, and load them (see
@@ -57,19 +57,26 @@ pub struct EnqueueRequest {
     pub tail: String,
     /// The `Idempotency-Key` and the canonical body of the request, if it had a key.
     pub idempotency: Option<(String, String)>,
-    /// The lower-cased email to look up among the stored ones first; `None` without an email,
-    /// or when MySQL was asked already.
-    pub check_email: Option<String>,
+    /// The user's lower-cased email, if any: it joins the accepted ones when the user is queued.
+    pub email_key: Option<String>,
+    /// Whether to look the email up among the accepted ones first (not when MySQL was asked).
+    pub check_email: bool,
 }
 
 impl EnqueueRequest {
-    /// The request for a message tail, an optional (key, canonical body) and an optional
-    /// email key to check first.
-    pub fn new(tail: &MessageTail<'_>, idempotency: Option<(&str, &str)>, check_email: Option<&str>) -> Self {
+    /// The request for a message tail, an optional (key, canonical body), and the user's
+    /// lower-cased email, if any, to check first or not.
+    pub fn new(
+        tail: &MessageTail<'_>,
+        idempotency: Option<(&str, &str)>,
+        email_key: Option<&str>,
+        check_email: bool,
+    ) -> Self {
         Self {
             tail: tail.encode(),
             idempotency: idempotency.map(|(k, b)| (k.to_owned(), b.to_owned())),
-            check_email: check_email.map(str::to_owned),
+            email_key: email_key.map(str::to_owned),
+            check_email,
         }
     }
 }
@@ -81,20 +88,12 @@ impl Queue {
         raw.as_deref().map(IdempotencyRecord::parse).transpose()
     }
 
-    /// Allocates an id and pushes the message, recording the idempotency key (if any)
-    /// atomically with the push, unless `check_email` is among the stored emails (or they are
-    /// not loaded). `id_floor` is a lower bound for the id (the highest id the caller knows to
-    /// be stored), a second guard against a Redis that came back empty.
-    pub async fn enqueue(
-        &self,
-        tail: &MessageTail<'_>,
-        idempotency: Option<(&str, &str)>,
-        check_email: Option<&str>,
-        id_floor: u64,
-    ) -> Result<Enqueued, QueueError> {
-        let mut one = self
-            .enqueue_many(&[EnqueueRequest::new(tail, idempotency, check_email)], id_floor)
-            .await?;
+    /// Allocates an id and pushes the message, recording the idempotency key (if any) and the
+    /// email (if any) atomically with the push. `id_floor` is a lower bound for the id (the
+    /// highest id the caller knows to be stored), a second guard against a Redis that came back
+    /// empty. See [`EnqueueRequest`] for the email check.
+    pub async fn enqueue(&self, request: &EnqueueRequest, id_floor: u64) -> Result<Enqueued, QueueError> {
+        let mut one = self.enqueue_many(std::slice::from_ref(request), id_floor).await?;
         Ok(one.remove(0))
     }
 
@@ -120,7 +119,9 @@ impl Queue {
                     .arg(canonical),
                 None => script.key(self.keys.last_id()).arg(&user.tail).arg("0").arg(""),
             };
-            script.arg(user.check_email.as_deref().unwrap_or(""));
+            script
+                .arg(user.email_key.as_deref().unwrap_or(""))
+                .arg(if user.check_email { "1" } else { "0" });
         }
         let replies: Vec<(i64, String)> = script.invoke_async(&mut self.conn()).await?;
         if replies.len() != users.len() {

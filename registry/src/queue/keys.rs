@@ -93,14 +93,14 @@ impl Keys {
         format!("{}:user:{id}", self.tag)
     }
 
-    /// SET of the lower-cased email addresses of stored users, for the producer's early
-    /// duplicate check. Consumers add a batch's addresses with its acknowledgement.
+    /// SET of the lower-cased emails of every user accepted (and so of every user stored), for
+    /// the producer's early duplicate check. The enqueue script adds each queued user's.
     pub fn emails(&self) -> String {
         format!("{}:emails", self.tag)
     }
 
-    /// STRING `1`, set once [`Keys::emails`] holds every stored address: until then the
-    /// producer asks MySQL. A Redis that comes back empty has lost it with the set.
+    /// STRING `1`, set once [`Keys::emails`] holds every stored email: until then the producer
+    /// asks MySQL. A Redis that comes back empty has lost it with the set.
     pub fn emails_loaded(&self) -> String {
         format!("{}:emails:loaded", self.tag)
     }

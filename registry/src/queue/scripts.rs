@@ -13,11 +13,12 @@ pub const ID_EPOCH_MS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 /// KEYS: last-id, queue, pending, emails, emails-loaded, then one idempotency key per user (any
 /// key of the deployment, e.g. last-id, for a user without one).
 /// ARGV: id floor, idempotency TTL, epoch, then per user: message tail, use idempotency
-/// ('1'/'0'), canonical body, lower-cased email to check against the stored ones ('' for none).
+/// ('1'/'0'), canonical body, lower-cased email ('' for none), check the email first ('1'/'0').
 /// Returns per user, in order, `1, id` when queued; `0, "<id>\n<canonical body>"` when its
 /// key was known (also when an earlier user of the same batch had just recorded it); `2, ''`
-/// when its email is among the stored ones and `3, ''` when Redis does not know every stored
-/// email yet: for these two nothing is queued, and the caller asks MySQL. A known key is
+/// when the email is to be checked and is among the accepted ones, and `3, ''` when it is to be
+/// checked and Redis does not know every stored email yet: for these two nothing is queued,
+/// and the caller asks MySQL. A queued user's email joins the accepted ones. A known key is
 /// answered before the email is looked at. Writes happen after every read, pushes before
 /// idempotency records: an error cannot leave a key recorded for a message that was not pushed.
 pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
@@ -29,15 +30,16 @@ local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumbe
 local floor = tonumber(ARGV[1])
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local loaded = nil
-local out, msgs, fields, records, fresh = {}, {}, {}, {}, {}
+local out, msgs, fields, records, fresh, emails = {}, {}, {}, {}, {}, {}
 for i = 1, n do
-  local a, key, email = 4 * i, KEYS[5 + i], ARGV[4 * i + 3]
+  local a, key = 5 * i - 1, KEYS[5 + i]
+  local email = ARGV[a + 3]
   local prev = nil
   if ARGV[a + 1] == '1' then prev = fresh[key] or redis.call('GET', key) end
   local status = 1
   if prev then
     status = 0
-  elseif email ~= '' then
+  elseif email ~= '' and ARGV[a + 4] == '1' then
     if loaded == nil then loaded = redis.call('EXISTS', KEYS[5]) == 1 end
     if not loaded then
       status = 3
@@ -62,6 +64,7 @@ for i = 1, n do
       fresh[key] = id .. '\n' .. ARGV[a + 2]
       records[#records + 1] = key
     end
+    if email ~= '' then emails[#emails + 1] = email end
     out[#out + 1] = 1
     out[#out + 1] = id
   end
@@ -70,6 +73,7 @@ if #msgs > 0 then
   redis.call('SET', KEYS[1], string.format('%.0f', last))
   redis.call('LPUSH', KEYS[2], unpack(msgs))
   redis.call('HSET', KEYS[3], unpack(fields))
+  if #emails > 0 then redis.call('SADD', KEYS[4], unpack(emails)) end
   for _, key in ipairs(records) do
     redis.call('SET', key, fresh[key], 'EX', ARGV[2])
   end

@@ -73,8 +73,6 @@ pub struct Ack {
     pub id: Option<UserId>,
     /// What to do with it.
     pub disposition: Disposition,
-    /// The lower-cased email of its user, if any: added to the stored emails when stored.
-    pub email_key: Option<String>,
 }
 
 impl Queue {
@@ -129,12 +127,9 @@ impl Queue {
         Ok(batch)
     }
 
-    /// Applies a batch's outcome atomically after its commit: renews cached redelivered users, adds
-    /// the stored users' emails to the producer's duplicate check, moves retries and dead
-    /// letters, forgets pending entries and empties the processing list the batch was taken into.
-    /// The emails go in only now, after the commit, so the set never holds an address that is
-    /// not stored; an address committed and not yet acknowledged slips past the producer's
-    /// check, and the consumer refuses its duplicate.
+    /// Applies a batch's outcome atomically after its commit: renews cached redelivered users, moves
+    /// retries and dead letters, forgets pending entries and empties the processing list the
+    /// batch was taken into.
     pub async fn acknowledge(
         &self,
         consumer: &str,
@@ -147,11 +142,7 @@ impl Queue {
         pipe.atomic();
         // The ids whose pending entry and attempt count go: one HDEL each for the whole batch.
         let mut done: Vec<u64> = Vec::with_capacity(acks.len());
-        let mut emails: Vec<&str> = Vec::new();
         for ack in acks {
-            if let (Disposition::Stored(_), Some(key)) = (&ack.disposition, &ack.email_key) {
-                emails.push(key);
-            }
             match &ack.disposition {
                 Disposition::Stored(None) | Disposition::Rejected => {}
                 Disposition::Stored(Some(user)) => {
@@ -179,9 +170,6 @@ impl Queue {
             if let Some(id) = ack.id {
                 done.push(id.get());
             }
-        }
-        if !emails.is_empty() {
-            pipe.sadd(keys.emails(), &emails).ignore();
         }
         if !done.is_empty() {
             pipe.hdel(keys.pending(), &done).ignore();
