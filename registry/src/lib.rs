@@ -6,7 +6,7 @@
 //! - [`telemetry`]: logging setup;
 //! - [`queue`]: every Redis key and script (enqueue, take, acknowledge, leases, dead letters, cache);
 //! - [`store`]: every SQL statement;
-//! - [`emails`]: the stored users' emails copied into Redis for the producer's duplicate check;
+//! - [`emails`]: the accepted users' emails in Redis, for the producer's duplicate check;
 //! - [`retry`]: the backoff policy for transient failures;
 //! - [`coalesce`]: concurrent calls sharing one round trip (the producer's enqueue, email check
 //!   and cache reads);

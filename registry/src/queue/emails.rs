@@ -1,4 +1,5 @@
-//! The stored users' emails that the enqueue script checks (see [`crate::emails`]).
+//! The set of accepted emails that the enqueue script checks, and its loading from MySQL (see
+//! [`crate::emails`]).
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use super::scripts::{ADD_LOADED_EMAILS, END_EMAILS_LOAD};
 use super::{Queue, QueueError};
 
 impl Queue {
-    /// Whether the set of stored emails is complete.
+    /// Whether the set of emails is marked as holding every stored one.
     pub async fn emails_loaded(&self) -> Result<bool, QueueError> {
         Ok(self.conn().exists(self.keys.emails_loaded()).await?)
     }
