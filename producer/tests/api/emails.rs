@@ -12,17 +12,9 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
 
-async fn redis(app: &TestApp) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(app.config.redis.redis_url.as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 async fn listed(app: &TestApp, email_key: &str) -> bool {
     let keys = app.state.queue.keys().clone();
-    redis(app).await.sismember(keys.emails(), email_key).await.unwrap()
+    app.redis().await.sismember(keys.emails(), email_key).await.unwrap()
 }
 
 /// Waits until the set of stored emails is marked complete.
@@ -34,19 +26,6 @@ async fn wait_loaded(app: &TestApp) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("the stored emails were never marked loaded");
-}
-
-/// POSTs until Redis answers again (after a restart), returning the status and body.
-async fn post_until_redis_answers(app: &TestApp, body: &Value) -> (u16, Value) {
-    for _ in 0..100 {
-        let resp = app.post_user(body).await;
-        let status = resp.status().as_u16();
-        if status != 503 {
-            return (status, resp.json().await.unwrap());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the producer never got Redis back");
 }
 
 #[tokio::test]
@@ -65,7 +44,8 @@ async fn the_enqueue_lists_each_accepted_email_and_the_stored_ones_are_loaded_fr
     app.drain().await;
     // As after an upgrade from a version without the set: users in MySQL, none in Redis.
     let keys = app.state.queue.keys().clone();
-    let () = redis(&app)
+    let () = app
+        .redis()
         .await
         .del(&[keys.emails(), keys.emails_loaded()])
         .await
@@ -128,7 +108,9 @@ async fn a_redis_that_came_back_empty_has_mysql_answer_until_the_emails_are_load
     app.drain().await;
     wait_loaded(&app).await;
     redis_server.restart_empty();
-    let (status, body) = post_until_redis_answers(&app, &json!({"name": "Again", "email": "Grace@example.com"})).await;
+    let (status, body) = app
+        .post_until_redis_answers(&json!({"name": "Again", "email": "Grace@example.com"}))
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (409, Some("email_taken")),
@@ -195,12 +177,12 @@ async fn a_load_runs_alone_and_one_that_lost_its_lock_marks_nothing() {
     wait_loaded(&app).await;
     let (queue, keys) = (&app.state.queue, app.state.queue.keys().clone());
     let lease = Duration::from_secs(60);
-    let () = redis(&app).await.del(keys.emails_loaded()).await.unwrap();
+    let () = app.redis().await.del(keys.emails_loaded()).await.unwrap();
     assert!(queue.lock_emails_load("first", lease).await.unwrap());
     assert!(!queue.lock_emails_load("second", lease).await.unwrap());
     assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Elsewhere);
     // Redis loses the lock (it expired, or Redis came back empty) while "first" loads.
-    let () = redis(&app).await.del(keys.emails_loading()).await.unwrap();
+    let () = app.redis().await.del(keys.emails_loading()).await.unwrap();
     let page = vec!["a@example.com".to_owned()];
     assert!(!queue.add_loaded_emails("first", lease, &page).await.unwrap());
     assert!(!listed(&app, "a@example.com").await, "nothing added without the lock");

@@ -97,6 +97,29 @@ impl TestApp {
         resp.json::<Value>().await.unwrap()["id"].as_u64().unwrap()
     }
 
+    /// POSTs until Redis answers again (after a restart or an outage), for up to 5 s;
+    /// returns the first answer that is not `503`.
+    pub async fn post_until_redis_answers(&self, body: &Value) -> (u16, Value) {
+        for _ in 0..50 {
+            let resp = self.post_user(body).await;
+            let status = resp.status().as_u16();
+            if status != 503 {
+                return (status, resp.json().await.unwrap_or(Value::Null));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the producer never got Redis back");
+    }
+
+    /// A connection to this app's Redis, to look behind the producer.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.config.redis.redis_url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let resp = self.http.get(self.url(path)).send().await.expect("GET answers");
         let status = resp.status().as_u16();

@@ -286,8 +286,7 @@ async fn bytes_that_are_not_utf8_get_a_clear_400() {
 #[tokio::test]
 async fn a_queue_message_that_is_not_utf8_is_dead_lettered_and_the_rest_stored() {
     let app = spawn_app().await;
-    let redis = redis::Client::open(app.config.redis.redis_url.as_str()).unwrap();
-    let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = app.redis().await;
     let queue = app.state.queue.keys().queue();
     let _: () = redis::cmd("LPUSH")
         .arg(&queue)

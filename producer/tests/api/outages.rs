@@ -85,16 +85,11 @@ async fn ids_are_never_reused_when_redis_comes_back_empty() {
     redis.restart_empty();
     let mut after = Vec::new();
     for i in 0..20 {
-        let mut id = None;
-        for _ in 0..50 {
-            let resp = app.post_user(&json!({"name": format!("after {i}")})).await;
-            if resp.status() == 202 {
-                id = resp.json::<Value>().await.unwrap()["id"].as_u64();
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-        after.push(id.expect("the producer recovers after Redis restarts"));
+        let (status, body) = app
+            .post_until_redis_answers(&json!({"name": format!("after {i}")}))
+            .await;
+        assert_eq!(status, 202, "the producer recovers after Redis restarts: {body}");
+        after.push(body["id"].as_u64().expect("a 202 carries the id"));
     }
     let highest_before = *before.iter().max().unwrap();
     assert!(

@@ -86,10 +86,10 @@ return out
 /// KEYS: queue, processing list. ARGV: how many, `1` to hand back held messages first.
 /// Moves up to that many oldest messages into the processing list and returns them, oldest
 /// first. With ARGV[2] = `1`, a processing list that already holds messages is returned as it
-/// is (in the list's order, newest first), and nothing moves: those messages were taken by a reply the consumer never received
-/// (Redis restarted or the connection dropped after the move) or belong to a batch whose
-/// acknowledgement failed. The consumer's next acknowledgement empties the list, so it must
-/// process them first.
+/// is (in the list's order, newest first), and nothing moves: those messages were taken by a
+/// reply the consumer never received (Redis restarted or the connection dropped after the
+/// move) or belong to a batch whose acknowledgement failed. The consumer's next
+/// acknowledgement empties the list, so it must process them first.
 ///
 /// The move is one read, one trim and one push, not one `LMOVE` per message (and one
 /// append-only-file entry each). The processing list ends up as `LMOVE`s would
