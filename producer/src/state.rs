@@ -5,7 +5,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::Retryable;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use registry::coalesce::Coalescer;
@@ -40,8 +39,6 @@ pub struct AppState {
     pub lookups: Coalescer<UserId, Lookup, QueueError>,
 }
 
-/// Most users enqueued by one script run.
-const ENQUEUE_BATCH: usize = 128;
 /// Most addresses checked by one query.
 const EMAIL_CHECK_BATCH: usize = 64;
 /// Most ids looked up by one round trip.
@@ -53,7 +50,7 @@ impl AppState {
     /// one query) is in flight share the next: per user, Redis and MySQL then parse, run and
     /// answer a fraction of a command, and the producer sends and awaits a fraction of a
     /// reply. A lone request waits for nothing. `id_floor`, the highest id stored at start, is
-    /// a lower bound of every id the enqueue hands out.
+    /// a lower bound of every id the enqueue hands out (see [`Queue::spawn_enqueuer`]).
     pub fn new(
         queue: Queue,
         store: Store,
@@ -61,18 +58,7 @@ impl AppState {
         limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
         id_floor: u64,
     ) -> Self {
-        let enqueuer = {
-            let queue = queue.clone();
-            Coalescer::spawn(ENQUEUE_BATCH, move |users: Vec<EnqueueRequest>| {
-                let queue = queue.clone();
-                async move {
-                    (|| queue.enqueue_many(&users, id_floor))
-                        .retry(registry::retry::resend())
-                        .when(QueueError::never_sent)
-                        .await
-                }
-            })
-        };
+        let enqueuer = queue.spawn_enqueuer(id_floor);
         let email_checks = {
             let store = store.clone();
             Coalescer::spawn(EMAIL_CHECK_BATCH, move |keys: Vec<String>| {

@@ -21,7 +21,7 @@ use redis::aio::ConnectionManagerConfig;
 use crate::config::RedisArgs;
 
 pub use dead::DeadLetter;
-pub use enqueue::{EnqueueRequest, Enqueued, IdempotencyRecord};
+pub use enqueue::{ENQUEUE_BATCH, EnqueueRequest, Enqueued, IdempotencyRecord};
 pub use keys::{Keys, SECOND_SLOT, Slot};
 pub use message::{DecodeError, Message, MessageTail, ValidMessage};
 pub use reads::{Lookup, QueueStats};

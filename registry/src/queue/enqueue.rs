@@ -2,12 +2,17 @@
 
 use std::time::Duration;
 
+use backon::Retryable;
 use redis::AsyncCommands;
 
 use super::message::MessageTail;
 use super::scripts::{ENQUEUE, ID_EPOCH_MS};
 use super::{Queue, QueueError};
+use crate::coalesce::Coalescer;
 use crate::domain::UserId;
+
+/// Most users enqueued by one script run of [`Queue::spawn_enqueuer`].
+pub const ENQUEUE_BATCH: usize = 128;
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
@@ -95,6 +100,24 @@ impl Queue {
     pub async fn enqueue(&self, request: &EnqueueRequest, id_floor: u64) -> Result<Enqueued, QueueError> {
         let mut one = self.enqueue_many(std::slice::from_ref(request), id_floor).await?;
         Ok(one.remove(0))
+    }
+
+    /// Starts, on the current runtime, the task that enqueues the users of concurrent calls in
+    /// one script run (up to [`ENQUEUE_BATCH`]; see [`crate::coalesce`]): per user, Redis then
+    /// parses, runs and answers a fraction of a command, and the caller sends and awaits a
+    /// fraction of a reply. A lone call waits for nothing. A batch Redis refused before it was
+    /// sent is resent briefly; `id_floor` is as for [`Queue::enqueue`].
+    pub fn spawn_enqueuer(&self, id_floor: u64) -> Coalescer<EnqueueRequest, Enqueued, QueueError> {
+        let queue = self.clone();
+        Coalescer::spawn(ENQUEUE_BATCH, move |users: Vec<EnqueueRequest>| {
+            let queue = queue.clone();
+            async move {
+                (|| queue.enqueue_many(&users, id_floor))
+                    .retry(crate::retry::resend())
+                    .when(QueueError::never_sent)
+                    .await
+            }
+        })
     }
 
     /// [`Queue::enqueue`] for many users in one script run, which is atomic: all of them are

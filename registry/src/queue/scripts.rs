@@ -19,7 +19,8 @@ pub const ID_EPOCH_MS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 /// when the email is to be checked and is among the accepted ones, and `3, ''` when it is to be
 /// checked and Redis does not know every stored email yet: for these two nothing is queued,
 /// and the caller asks MySQL. A queued user's email joins the accepted ones. A known key is
-/// answered before the email is looked at. Writes happen after every read, pushes before
+/// answered before the email is looked at. The emails to check are looked up in one
+/// `SMISMEMBER` (Redis 6.2 and later) for the whole batch: one call from Lua, not one per user. Writes happen after every read, pushes before
 /// idempotency records: an error cannot leave a key recorded for a message that was not pushed.
 pub static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -29,8 +30,21 @@ local t = redis.call('TIME')
 local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])) * 1024
 local floor = tonumber(ARGV[1])
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
-local loaded = nil
 local out, msgs, fields, records, fresh, emails = {}, {}, {}, {}, {}, {}
+local wanted, listed, loaded = {}, {}, true
+for i = 1, n do
+  local a = 5 * i - 1
+  if ARGV[a + 3] ~= '' and ARGV[a + 4] == '1' then wanted[#wanted + 1] = ARGV[a + 3] end
+end
+if #wanted > 0 then
+  loaded = redis.call('EXISTS', KEYS[5]) == 1
+  if loaded then
+    local found = redis.call('SMISMEMBER', KEYS[4], unpack(wanted))
+    for j = 1, #wanted do
+      if found[j] == 1 then listed[wanted[j]] = true end
+    end
+  end
+end
 for i = 1, n do
   local a, key = 5 * i - 1, KEYS[5 + i]
   local email = ARGV[a + 3]
@@ -40,10 +54,9 @@ for i = 1, n do
   if prev then
     status = 0
   elseif email ~= '' and ARGV[a + 4] == '1' then
-    if loaded == nil then loaded = redis.call('EXISTS', KEYS[5]) == 1 end
     if not loaded then
       status = 3
-    elseif redis.call('SISMEMBER', KEYS[4], email) == 1 then
+    elseif listed[email] then
       status = 2
     end
   end
