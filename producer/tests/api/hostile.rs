@@ -136,6 +136,48 @@ async fn huge_headers_are_refused_without_harm() {
     app.cleanup().await;
 }
 
+/// A `POST /api/users` whose body comes in chunks of `chunk` bytes, without a `Content-Length`.
+fn chunked_post(body: &[u8], chunk: usize) -> Vec<u8> {
+    let mut request = b"POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        .to_vec();
+    for part in body.chunks(chunk) {
+        request.extend_from_slice(format!("{:x}\r\n", part.len()).as_bytes());
+        request.extend_from_slice(part);
+        request.extend_from_slice(b"\r\n");
+    }
+    request.extend_from_slice(b"0\r\n\r\n");
+    request
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_limited_as_a_declared_one_is() {
+    let app = spawn_app().await;
+    let huge = format!(r#"{{"name": "Chunked", "pad": "{}"}}"#, "x".repeat(20 * 1024)).into_bytes();
+    let answer = app
+        .raw_exchange(&chunked_post(&huge, 1000), Duration::from_secs(10))
+        .await;
+    assert!(
+        answer.starts_with("HTTP/1.1 413"),
+        "20 KiB in chunks of 1,000 bytes: {:?}",
+        answer.lines().next()
+    );
+    assert!(answer.contains(r#""error":"#), "the refusal is a JSON error: {answer}");
+    assert_eq!(app.state.queue.stats().await.unwrap().pending, 0, "nothing was queued");
+
+    let small = br#"{"name": "Chunked", "email": null}"#;
+    let answer = app.raw_exchange(&chunked_post(small, 7), Duration::from_secs(10)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 202"),
+        "a small body in chunks of 7 bytes is read whole: {:?}",
+        answer.lines().next()
+    );
+    assert!(answer.contains(r#""status":"queued""#), "{answer}");
+    let queued = app.state.queue.stats().await.unwrap().pending;
+    assert_eq!(queued, 1, "the user was queued once");
+    app.cleanup().await;
+}
+
 /// How many connections this process may open, both ends of each being ours.
 fn connection_budget(wanted: usize) -> usize {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
