@@ -85,6 +85,18 @@ fn ratio(x: Option<f64>, of: Option<f64>) -> String {
     x.zip(of).map_or("n/a".into(), |(x, of)| format!("{:.2}", x / of))
 }
 
+/// `server_cpu` of a measurement (`scripts/bench`'s `with_server_cpu`), in words.
+fn server_cpu(f: &Figures, name: &str) -> String {
+    let field = |key: &str| f.num(name, &format!("server_cpu.{key}"));
+    match (field("redis_us_per_row"), field("mysql_us_per_row"), field("busy")) {
+        (Some(redis), Some(mysql), Some(busy)) => format!(
+            "Redis {redis:.1} µs + MariaDB {mysql:.1} µs; busy {:.0} % of the time",
+            busy * 100.0
+        ),
+        _ => "n/a".into(),
+    }
+}
+
 fn mib(kib: Option<f64>) -> Option<f64> {
     kib.map(|k| k / 1024.0)
 }
@@ -243,6 +255,24 @@ fn details(out: &mut String, f: &Figures) {
         ratio(f.num("post_email", "rps"), f.num("floor_redis_post", "rps")),
         ratio(f.num("get_cached", "rps"), f.num("floor_redis_get", "rps"))
     );
+    let (enqueue_noemail, enqueue_email) = (
+        f.num("floor_enqueue_post_noemail", "rps"),
+        f.num("floor_enqueue_post_email", "rps"),
+    );
+    let _ = writeln!(
+        out,
+        "| floor: the same server queueing each `POST` with the producer's enqueue (validation, the enqueue script, its batching task) and nothing else, the least a producer doing the contract's Redis work does | without email {} req/s ({} of `LPUSH`), with an email {} req/s ({} of `LPUSH`) |",
+        rate(enqueue_noemail),
+        ratio(enqueue_noemail, lpush),
+        rate(enqueue_email),
+        ratio(enqueue_email, lpush)
+    );
+    let _ = writeln!(
+        out,
+        "| the producer against that floor (what its middleware, request log, metrics and rate limit cost) | `POST` without email {}, with an email {} |",
+        ratio(f.num("post_noemail", "rps"), enqueue_noemail),
+        ratio(f.num("post_email", "rps"), enqueue_email)
+    );
     let _ = writeln!(
         out,
         "| the producer's MySQL email check alone (prepared point SELECT, what it asks until the stored emails are in Redis), 50 connections | {} queries/s (p50 {}, p99 {}) |",
@@ -288,6 +318,16 @@ fn details(out: &mut String, f: &Figures) {
             rate(f.num(&format!("fill_{n}"), "rate")),
             rate(f.num(&drain, "rate"))
         );
+        for (what, name) in [
+            (format!("raw INSERT, {n} connection(s)"), &name),
+            (format!("drain by {n} consumer(s)"), &drain),
+        ] {
+            let _ = writeln!(
+                out,
+                "| same run, {what}: CPU of the servers per row, and how busy they kept their CPU | {} |",
+                server_cpu(f, name)
+            );
+        }
     }
     let s = "steady";
     let _ = writeln!(
