@@ -101,6 +101,29 @@ def trace(folder: Path, ids: list[int]) -> dict[int, list[str]]:
                     if value is None:
                         break
                     note(value, f"{cmd.decode()} {k.decode()}")
+            elif cmd == b"LTRIM":
+                target = list(lists.get(k, deque()))
+                start, stop = (int(a) for a in args[2:4])
+                start, stop = (i if i >= 0 else len(target) + i for i in (start, stop))
+                start = max(start, 0)
+                kept = target[start:stop + 1]
+                for value in target[:start] + target[stop + 1:]:
+                    note(value, f"trimmed from {k.decode()} (Redis start #{restarts})")
+                lists[k] = deque(kept)
+            elif cmd == b"SORT" and b"STORE" in (a.upper() for a in args):
+                # The take script: SORT queue BY nosort LIMIT offset count STORE processing.
+                upper = [a.upper() for a in args]
+                dst = args[upper.index(b"STORE") + 1]
+                values = list(lists.get(k, deque()))
+                if b"LIMIT" in upper:
+                    at = upper.index(b"LIMIT")
+                    offset, count = int(args[at + 1]), int(args[at + 2])
+                    values = values[offset:offset + count]
+                for value in lists.pop(dst, deque()):
+                    note(value, f"REPLACED in {dst.decode()} by a SORT ... STORE (Redis start #{restarts})")
+                lists[dst] = deque(values)
+                for value in values:
+                    note(value, f"copied {k.decode()} -> {dst.decode()} (Redis start #{restarts})")
             elif cmd == b"DEL":
                 for key in args[1:]:
                     for value in lists.pop(key, deque()):

@@ -208,6 +208,47 @@ async fn a_take_moves_the_oldest_messages_first_and_a_leaving_consumer_puts_both
 }
 
 #[tokio::test]
+async fn a_take_that_waited_for_the_first_message_keeps_it_in_its_list_with_those_that_followed() {
+    let h = Harness::new().await;
+    let queue = h.queue.clone();
+    let waiting = tokio::spawn(async move {
+        queue
+            .take("first", Slot::First, 10, std::time::Duration::from_secs(5))
+            .await
+            .unwrap()
+    });
+    // The take blocks in BLMOVE on the empty queue; the first message wakes it, and the
+    // messages queued with it join the batch.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    h.push_users(1, 3).await;
+    let batch = waiting.await.unwrap();
+    let ids: Vec<u64> = batch
+        .iter()
+        .map(|raw| registry::queue::Message::decode_bytes(raw).unwrap().id)
+        .collect();
+    assert_eq!(ids.first(), Some(&1), "the message BLMOVE moved comes first: {ids:?}");
+    let processing = h.queue.keys().processing("first", Slot::First);
+    let held: Vec<String> = redis::cmd("LRANGE")
+        .arg(&processing)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut h.redis.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        held.len(),
+        batch.len(),
+        "every message of the batch is in the processing list"
+    );
+    assert_eq!(
+        held.last().map(String::as_bytes),
+        batch.first().map(Vec::as_slice),
+        "the oldest at the list's right end, where the reaper starts"
+    );
+    h.cleanup().await;
+}
+
+#[tokio::test]
 async fn messages_left_in_the_processing_list_by_a_lost_reply_are_processed_before_new_ones() {
     // Redis restarted (or the connection dropped) after a take moved messages into this
     // consumer's processing list but before its reply arrived: the consumer never saw them,

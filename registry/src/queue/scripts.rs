@@ -97,34 +97,37 @@ return out
 });
 
 /// KEYS: queue, processing list. ARGV: how many, `1` to hand back held messages first.
-/// Moves up to that many oldest messages into the processing list and returns them, oldest
-/// first. With ARGV[2] = `1`, a processing list that already holds messages is returned as it
-/// is (in the list's order, newest first), and nothing moves: those messages were taken by a
-/// reply the consumer never received (Redis restarted or the connection dropped after the
-/// move) or belong to a batch whose acknowledgement failed. The consumer's next
-/// acknowledgement empties the list, so it must process them first.
+/// Moves up to that many oldest messages into the processing list; returns how many it moved.
+/// The caller reads the list in the same transaction (see `Queue::take`): messages are not
+/// returned through Lua, which would make a Lua string of each and a reply of each again.
+/// With ARGV[2] = `1`, a processing list that already holds messages is left as it is, and
+/// nothing moves: those messages were taken by a reply the consumer never received (Redis
+/// restarted or the connection dropped after the move) or belong to a batch whose
+/// acknowledgement failed. The consumer's next acknowledgement empties the list, so it must
+/// process them first. With `0`, messages the list holds (the one `BLMOVE` just moved) stay,
+/// at its oldest end.
 ///
-/// The move is one read, one trim and one push, not one `LMOVE` per message (and one
-/// append-only-file entry each). The processing list ends up as `LMOVE`s would
-/// leave it: newest on the left, oldest on the right, where the reaper starts putting them
-/// back. Pushes go by a thousand: `unpack` has room for about 8,000 values.
+/// The move is one `SORT ... BY nosort LIMIT ... STORE` (a list's own order, the range read
+/// directly, copied inside Redis) and one `LTRIM`, not one `LMOVE` per message (and one
+/// append-only-file entry each). The processing list ends up as `LMOVE`s would leave it:
+/// newest on the left, oldest on the right, where the reaper starts putting them back.
+/// `STORE` replaces the list, so held messages are read first and pushed back after it.
 pub static TAKE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-if ARGV[2] == '1' then
-  local held = redis.call('LRANGE', KEYS[2], 0, -1)
-  if #held > 0 then return held end
-end
-local newest_first = redis.call('LRANGE', KEYS[1], -tonumber(ARGV[1]), -1)
-local n = #newest_first
-if n == 0 then return {} end
+local held = redis.call('LLEN', KEYS[2])
+if held > 0 and ARGV[2] == '1' then return 0 end
+local len = redis.call('LLEN', KEYS[1])
+local n = math.min(tonumber(ARGV[1]), len)
+if n == 0 then return 0 end
+local kept = {}
+if held > 0 then kept = redis.call('LRANGE', KEYS[2], 0, -1) end
+redis.call('SORT', KEYS[1], 'BY', 'nosort', 'LIMIT', len - n, n, 'STORE', KEYS[2])
 redis.call('LTRIM', KEYS[1], 0, -n - 1)
-local out = {}
-for i = n, 1, -1 do out[#out + 1] = newest_first[i] end
-for i = 1, n, 1000 do
-  redis.call('LPUSH', KEYS[2], unpack(out, i, math.min(i + 999, n)))
+for i = 1, #kept, 1000 do
+  redis.call('RPUSH', KEYS[2], unpack(kept, i, math.min(i + 999, #kept)))
 end
-return out
+return n
 "#,
     )
 });

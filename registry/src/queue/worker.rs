@@ -92,13 +92,7 @@ impl Queue {
         wait: Duration,
     ) -> Result<Vec<Vec<u8>>, QueueError> {
         let (queue, processing) = (self.keys.queue(), self.keys.processing(consumer, slot));
-        let batch: Vec<Vec<u8>> = TAKE
-            .key(&queue)
-            .key(&processing)
-            .arg(max)
-            .arg(1)
-            .invoke_async(&mut self.conn())
-            .await?;
+        let batch = self.take_into(&queue, &processing, max, true).await?;
         if !batch.is_empty() {
             return Ok(batch);
         }
@@ -113,17 +107,33 @@ impl Queue {
             )
             .await?;
         let Some(first) = first else { return Ok(Vec::new()) };
-        let mut batch = vec![first];
-        if max > 1 {
-            let more: Vec<Vec<u8>> = TAKE
-                .key(&queue)
-                .key(&processing)
-                .arg(max - 1)
-                .arg(0) // the message BLMOVE just moved is held, and already in the batch
-                .invoke_async(&mut self.conn())
-                .await?;
-            batch.extend(more);
+        if max == 1 {
+            return Ok(vec![first]);
         }
+        // The message BLMOVE just moved stays in the list, and comes back first.
+        self.take_into(&queue, &processing, max - 1, false).await
+    }
+
+    /// Runs [`TAKE`] and reads the processing list back, in one transaction; oldest first.
+    async fn take_into(
+        &self,
+        queue: &str,
+        processing: &str,
+        max: usize,
+        hand_back: bool,
+    ) -> Result<Vec<Vec<u8>>, QueueError> {
+        let mut take = TAKE.prepare_invoke();
+        take.key(queue).key(processing).arg(max).arg(u8::from(hand_back));
+        // Loaded in the same transaction: a Redis that restarted has no scripts, and an
+        // EVALSHA inside a transaction is not sent again with the script, as a lone one is.
+        let (_, _, mut batch): (String, u64, Vec<Vec<u8>>) = redis::pipe()
+            .atomic()
+            .load_script(&TAKE)
+            .invoke_script(&take)
+            .lrange(processing, 0, -1)
+            .query_async(&mut self.conn())
+            .await?;
+        batch.reverse();
         Ok(batch)
     }
 
