@@ -54,6 +54,12 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether a statement failed because a row's unique key is already stored
+    /// (`ER_DUP_ENTRY`): then it stored nothing.
+    pub fn is_duplicate_key(&self) -> bool {
+        matches!(self, StoreError::Mysql(mysql_async::Error::Server(err)) if err.code == 1062)
+    }
+
     /// Whether trying again later may succeed (connection, server down, deadlock, timeout).
     pub fn is_transient(&self) -> bool {
         match self {

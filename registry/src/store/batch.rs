@@ -39,31 +39,24 @@ impl Store {
     /// successes; a duplicate email is recorded as a rejection; nothing is ever overwritten.
     ///
     /// Almost every batch holds only first deliveries of new users, so the batch is first
-    /// inserted as it is: a duplicate key makes its row a no-op, and then the batch is rolled
-    /// back and stored the planned way, which reads what is known of each message first (the
-    /// planned way alone cost a read as long as the insert itself). Meanwhile a second
-    /// connection makes sure no refusal is recorded for an id between the batch's lowest and
-    /// highest (one read of an index range, almost always empty): a refused message that comes
-    /// again must stay refused, and its address may be free by then if a stored user was
-    /// deleted by hand. When one is, the insert is rolled back too.
+    /// inserted as it is, in one statement that commits by itself (as the raw-insert limit's
+    /// do): it stores every row, or, when one row's id or address is taken, fails whole and
+    /// stores none (`ER_DUP_ENTRY`), and the batch is then stored the planned way, which reads
+    /// what is known of each message first (the planned way alone cost a read as long as the
+    /// insert itself). Before that insert, one read of an index range (almost always empty)
+    /// makes sure no refusal is recorded for an id between the batch's lowest and highest: a
+    /// refused message that comes again must stay refused, and its address may be free by
+    /// then if a stored user was deleted by hand. When one is, the batch is planned.
     #[tracing::instrument(name = "Persisting a batch", skip_all, fields(size = batch.len()))]
     pub async fn persist(&self, batch: &[ValidMessage]) -> Result<Vec<Outcome>, StoreError> {
         let mut conn = self.conn().await?;
-        // No-ops would count as inserted rows with found rows: only the planned way can tell.
-        if !batch.is_empty() && !conn.opts().client_found_rows() {
+        if !batch.is_empty() && !refusal_between(&mut conn, batch).await? {
             let rows: Vec<&ValidMessage> = batch.iter().collect();
-            let (refused, first) = tokio::join!(self.refusal_between(batch), async {
-                // Read committed: the session's level (`store::options`).
-                let mut tx = conn.start_transaction(TxOpts::default()).await?;
-                let all_new = insert_users(&mut tx, &rows).await?;
-                Ok::<_, StoreError>((tx, all_new))
-            });
-            let (tx, all_new) = first?;
-            if all_new && !refused? {
-                tx.commit().await?;
-                return Ok(vec![Outcome::Inserted; batch.len()]);
+            match insert_users(&mut conn, &rows, Duplicates::Fail).await {
+                Ok(_) => return Ok(vec![Outcome::Inserted; batch.len()]),
+                Err(err) if err.is_duplicate_key() => {}
+                Err(err) => return Err(err),
             }
-            tx.rollback().await?;
         }
         let mut tx = conn.start_transaction(TxOpts::default()).await?;
         let plans = plan(&mut tx, batch).await?;
@@ -73,7 +66,10 @@ impl Store {
             .filter(|(_, p)| matches!(p, Plan::Insert))
             .map(|(m, _)| m)
             .collect();
-        let all_inserted = insert_users(&mut tx, &inserts).await?;
+        // `UPDATE id = id` changes nothing, so a duplicate counts 0 affected rows, unless the
+        // connection asked for found rows (then it counts 1, and the read-back decides).
+        let inserted = insert_users(&mut tx, &inserts, Duplicates::Skip).await?;
+        let all_inserted = inserted == inserts.len() as u64 && !tx.opts().client_found_rows();
         insert_rejections(&mut tx, batch, &plans).await?;
         let mut earlier = stored_users(&mut tx, batch, &plans, all_inserted).await?;
         tx.commit().await?;
@@ -93,21 +89,20 @@ impl Store {
             .collect())
     }
 
-    /// Whether a refusal is recorded for an id between the batch's lowest and highest (on a
-    /// connection of its own, latest committed rows).
-    async fn refusal_between(&self, batch: &[ValidMessage]) -> Result<bool, StoreError> {
-        let ids = batch.iter().map(|m| m.id.get());
-        let (lowest, highest) = (ids.clone().min(), ids.max());
-        let refused: Option<u8> = self
-            .conn()
-            .await?
-            .exec_first(
-                "SELECT 1 FROM rejected_users WHERE id BETWEEN ? AND ? LIMIT 1",
-                (lowest, highest),
-            )
-            .await?;
-        Ok(refused.is_some())
-    }
+}
+
+/// Whether a refusal is recorded for an id between the batch's lowest and highest (latest
+/// committed rows).
+async fn refusal_between(conn: &mut impl Queryable, batch: &[ValidMessage]) -> Result<bool, StoreError> {
+    let ids = batch.iter().map(|m| m.id.get());
+    let (lowest, highest) = (ids.clone().min(), ids.max());
+    let refused: Option<u8> = conn
+        .exec_first(
+            "SELECT 1 FROM rejected_users WHERE id BETWEEN ? AND ? LIMIT 1",
+            (lowest, highest),
+        )
+        .await?;
+    Ok(refused.is_some())
 }
 
 fn placeholders(n: usize) -> String {
@@ -191,17 +186,33 @@ async fn known(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Known
     Ok(known)
 }
 
-/// Inserts users with `created_at` the server's clock; true when every one of them was
-/// inserted (none was a no-op because a row with its id or address is committed).
-async fn insert_users(tx: &mut Transaction<'_>, rows: &[&ValidMessage]) -> Result<bool, StoreError> {
+/// What an `INSERT` of users does when a row's id or address is already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Duplicates {
+    /// The statement fails whole (`ER_DUP_ENTRY`) and stores no row.
+    Fail,
+    /// That row is a no-op (`ON DUPLICATE KEY UPDATE id = id`); the others are stored.
+    Skip,
+}
+
+/// Inserts users with `created_at` the server's clock; answers how many rows it inserted.
+async fn insert_users(
+    conn: &mut impl Queryable,
+    rows: &[&ValidMessage],
+    duplicates: Duplicates,
+) -> Result<u64, StoreError> {
     let count = rows.len();
     if count == 0 {
-        return Ok(true);
+        return Ok(0);
     }
     let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; count].join(",");
+    let on_duplicate = match duplicates {
+        Duplicates::Fail => "",
+        Duplicates::Skip => " ON DUPLICATE KEY UPDATE id = id",
+    };
     let sql = format!(
         "INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
-         VALUES {values} ON DUPLICATE KEY UPDATE id = id"
+         VALUES {values}{on_duplicate}"
     );
     let mut params: Vec<Value> = Vec::with_capacity(count * 6);
     for m in rows {
@@ -215,10 +226,10 @@ async fn insert_users(tx: &mut Transaction<'_>, rows: &[&ValidMessage]) -> Resul
             m.accepted_at.into(),
         ]);
     }
-    tx.exec_drop(sql, params).await?;
-    // `UPDATE id = id` changes nothing, so a duplicate counts 0 affected rows, unless the
-    // connection asked for found rows (then it counts 1, and the read-back decides).
-    Ok(tx.affected_rows() == count as u64 && !tx.opts().client_found_rows())
+    let result = conn.exec_iter(sql, params).await?;
+    let inserted = result.affected_rows();
+    result.drop_result().await?;
+    Ok(inserted)
 }
 
 async fn insert_rejections(tx: &mut Transaction<'_>, batch: &[ValidMessage], plans: &[Plan]) -> Result<(), StoreError> {
