@@ -88,7 +88,6 @@ impl Store {
             })
             .collect())
     }
-
 }
 
 /// Whether a refusal is recorded for an id between the batch's lowest and highest (latest
