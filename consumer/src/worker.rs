@@ -41,6 +41,9 @@ pub struct Worker {
     /// The next batch, taken while the last one was stored, and the list the next take goes
     /// into.
     ahead: Mutex<Ahead>,
+    /// The last batch, stored and not acknowledged yet: it is acknowledged while the next one
+    /// is stored.
+    unacked: Mutex<Option<Stored>>,
 }
 
 /// What the worker took ahead.
@@ -57,6 +60,17 @@ struct Ahead {
 struct Taken {
     slot: Slot,
     messages: Vec<Vec<u8>>,
+}
+
+/// A batch committed to MySQL and not acknowledged yet: what its acknowledgement needs.
+struct Stored {
+    /// The processing list it was taken into.
+    slot: Slot,
+    acks: Vec<Ack>,
+    valid: Vec<(usize, ValidMessage)>,
+    report: BatchReport,
+    /// Its `batch` span, for the lines its acknowledgement writes.
+    span: tracing::Span,
 }
 
 /// Why a batch did not complete.
@@ -101,11 +115,12 @@ impl Worker {
                 batch: None,
                 slot: Slot::First,
             }),
+            unacked: Mutex::new(None),
         })
     }
 
     /// Runs batches until one finds the queue empty (after waiting `wait`); returns how many
-    /// messages were taken.
+    /// messages were taken. Every batch is acknowledged when it returns.
     pub async fn drain(&self, wait: Duration, cancel: &CancellationToken) -> Result<usize, BatchError> {
         let mut taken = 0;
         let result = loop {
@@ -115,18 +130,24 @@ impl Worker {
                 Err(err) => break Err(err),
             }
         };
+        let result = match (result, self.acknowledge_last(cancel).await) {
+            (Ok(_), Err(err)) => Err(err),
+            (result, _) => result,
+        };
         self.flush_journal().await;
         result
     }
 
     /// Processes one batch (taken ahead, or taken now, waiting up to `wait` for the first
-    /// message): stores and acknowledges it, and meanwhile takes the next batch into the
-    /// consumer's other processing list, so that the next call starts storing at once. Transient
-    /// MySQL/Redis failures after the take are retried until `cancel` fires.
+    /// message): stores it and, meanwhile, acknowledges the batch before it and takes the next
+    /// one, so that the next call starts storing at once. This batch is acknowledged now when
+    /// nothing was there to take, else during the next call (or by [`Worker::finish`], or at
+    /// the end of [`Worker::drain`]). Transient MySQL/Redis failures after the take are retried
+    /// until `cancel` fires.
     ///
-    /// A list is taken into only after the batch taken there before is acknowledged: the take
-    /// ahead goes into the other list, and the take after it into this batch's list once this
-    /// call returned. When the acknowledgement fails, the batch stays in its list, and the
+    /// A list is taken into only after the batch taken there before is acknowledged: the next
+    /// batch goes into the list of the batch before this one, right after that batch's
+    /// acknowledgement. When an acknowledgement fails, its batch stays in its list, and the
     /// next take into that list hands it back first.
     pub async fn try_process_batch(
         &self,
@@ -136,36 +157,81 @@ impl Worker {
         let ahead = self.ahead().batch.take();
         let batch = match ahead {
             Some(batch) => batch,
-            None => match self.take(wait).await? {
-                Some(batch) => batch,
-                None => return Ok(BatchReport::default()),
-            },
+            None => {
+                // The queue ran dry: the last batch is not kept waiting for the next.
+                self.acknowledge_last(cancel).await?;
+                match self.take(wait).await? {
+                    Some(batch) => batch,
+                    None => return Ok(BatchReport::default()),
+                }
+            }
         };
-        let (next, report) = tokio::join!(self.take(wait), self.process_counted(batch, cancel));
-        match next {
-            Ok(next) => self.ahead().batch = next,
-            // The error comes back on the next take, into the same list; the failed take may
-            // have moved messages there, and that take hands them back.
-            Err(err) => tracing::debug!(error = %err, "taking the next batch ahead failed"),
+        let last = self.unacked().take();
+        let span = self.batch_span(&batch);
+        let ((acked_last, next), stored) = tokio::join!(
+            async {
+                if let Some(last) = last
+                    && let Err(err) = self.acknowledge(last, cancel).await
+                {
+                    return (Err(err), None);
+                }
+                // Without waiting: when nothing is there, this batch is acknowledged at once.
+                match self.take(Duration::ZERO).await {
+                    Ok(next) => (Ok(()), next),
+                    // The error comes back on the next take, into the same list; the failed
+                    // take may have moved messages there, and that take hands them back.
+                    Err(err) => {
+                        tracing::debug!(error = %err, "taking the next batch ahead failed");
+                        (Ok(()), None)
+                    }
+                }
+            },
+            self.store(batch, span, cancel)
+        );
+        let more = next.is_some();
+        self.ahead().batch = next;
+        let stored = stored?;
+        let report = stored.report;
+        if more {
+            *self.unacked() = Some(stored);
+        } else {
+            self.acknowledge(stored, cancel).await?;
         }
-        report
+        acked_last.map(|()| report)
     }
 
-    /// Processes the batch taken ahead, if there is one, without taking another: a stopping
-    /// consumer finishes what it took.
+    /// Acknowledges the last batch if it is not yet, then processes the batch taken ahead, if
+    /// there is one, without taking another: a stopping consumer finishes what it took.
     pub async fn finish(&self, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+        self.acknowledge_last(cancel).await?;
         let ahead = self.ahead().batch.take();
         let Some(batch) = ahead else {
             return Ok(BatchReport::default());
         };
-        self.process_counted(batch, cancel).await
+        let span = self.batch_span(&batch);
+        let stored = self.store(batch, span, cancel).await?;
+        self.acknowledge(stored, cancel).await
     }
 
-    /// Counts the batch's size and processes it inside its `batch` span.
-    async fn process_counted(&self, batch: Taken, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+    /// Counts the batch's size and opens its `batch` span.
+    fn batch_span(&self, batch: &Taken) -> tracing::Span {
         self.metrics.batch(batch.messages.len());
-        let span = tracing::info_span!("batch", size = batch.messages.len(), consumer = %self.config.consumer);
-        self.process(batch, cancel).instrument(span).await
+        tracing::info_span!("batch", size = batch.messages.len(), consumer = %self.config.consumer)
+    }
+
+    /// Acknowledges the last batch stored, if it is not yet.
+    async fn acknowledge_last(&self, cancel: &CancellationToken) -> Result<(), BatchError> {
+        let last = self.unacked().take();
+        match last {
+            Some(last) => self.acknowledge(last, cancel).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    fn unacked(&self) -> std::sync::MutexGuard<'_, Option<Stored>> {
+        self.unacked
+            .lock()
+            .expect("the unacknowledged-batch lock is never held across a panic")
     }
 
     /// Takes a batch into the list whose turn it is; `None` when the queue stayed empty.
@@ -188,7 +254,19 @@ impl Worker {
             .expect("the take-ahead lock is never held across a panic")
     }
 
-    async fn process(&self, taken: Taken, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+    /// Decodes and stores a batch (inside `span`); it still has to be acknowledged.
+    async fn store(&self, taken: Taken, span: tracing::Span, cancel: &CancellationToken) -> Result<Stored, BatchError> {
+        self.decode_and_store(taken, span.clone(), cancel)
+            .instrument(span)
+            .await
+    }
+
+    async fn decode_and_store(
+        &self,
+        taken: Taken,
+        span: tracing::Span,
+        cancel: &CancellationToken,
+    ) -> Result<Stored, BatchError> {
         let Taken { slot, messages: taken } = taken;
         let mut acks: Vec<Option<Ack>> = vec![None; taken.len()];
         let mut raw: Vec<String> = Vec::with_capacity(taken.len());
@@ -231,6 +309,25 @@ impl Worker {
             .map(|a| a.expect("every message has an outcome"))
             .collect();
         let report = report(&acks);
+        Ok(Stored {
+            slot,
+            acks,
+            valid,
+            report,
+            span,
+        })
+    }
+
+    /// Acknowledges a stored batch (transient Redis failures retried until `cancel` fires),
+    /// then has its lines written.
+    async fn acknowledge(&self, stored: Stored, cancel: &CancellationToken) -> Result<BatchReport, BatchError> {
+        let Stored {
+            slot,
+            acks,
+            valid,
+            report,
+            span,
+        } = stored;
         let acked = registry::retry::until_done(
             "acknowledging a batch",
             cancel,
@@ -240,16 +337,18 @@ impl Worker {
                     .acknowledge(&self.config.consumer, slot, &acks, self.config.cache_ttl)
             },
         )
+        .instrument(span.clone())
         .await;
         match acked {
             Some(Ok(())) => {
-                self.journal(acks, valid, report).await;
+                self.journal(acks, valid, report).instrument(span).await;
                 Ok(report)
             }
             // A permanent Redis error on ack: the batch stays in this consumer's processing
             // list, and its next take hands it back first (or the lease re-queues it if this
             // consumer dies); storing again is idempotent.
             Some(Err(err)) => {
+                let _entered = span.enter();
                 tracing::error!(error = %err, "could not acknowledge a stored batch");
                 Err(BatchError::Take(err))
             }

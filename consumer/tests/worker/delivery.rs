@@ -2,6 +2,7 @@
 
 use registry::domain::UserId;
 use registry::queue::Slot;
+use tokio_util::sync::CancellationToken;
 
 use crate::harness::Harness;
 
@@ -290,5 +291,54 @@ async fn messages_left_in_the_processing_list_by_a_lost_reply_are_processed_befo
         .await
         .unwrap();
     assert_eq!(pending, 0, "no user reads as pending for ever");
+    h.cleanup().await;
+}
+
+async fn pending_entries(h: &Harness) -> u64 {
+    redis::cmd("HLEN")
+        .arg(h.queue.keys().pending())
+        .query_async(&mut h.redis.clone())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_is_acknowledged_while_the_next_is_stored_and_at_once_when_none_follows() {
+    let h = Harness::new().await;
+    let worker = h.worker().await; // batches of 64
+    // Listed as live, so that the queue's counters read its processing lists.
+    let lease = std::time::Duration::from_secs(60);
+    h.queue.heartbeat(&worker.config.consumer, lease).await.unwrap();
+    h.push_users(1, 100).await;
+    let cancel = CancellationToken::new();
+    let wait = std::time::Duration::from_millis(10);
+    let first = worker.try_process_batch(wait, &cancel).await.unwrap();
+    assert_eq!((first.taken, first.stored), (64, 64));
+    assert_eq!(h.stored().await, 64, "the first batch is committed");
+    let stats = h.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.processing),
+        (0, 100),
+        "the first batch waits in its list for its acknowledgement, the rest was taken ahead"
+    );
+    assert_eq!(pending_entries(&h).await, 100, "nobody is acknowledged yet");
+    let second = worker.try_process_batch(wait, &cancel).await.unwrap();
+    assert_eq!(second.taken, 36);
+    let stats = h.queue.stats().await.unwrap();
+    assert_eq!(
+        (stats.pending, stats.processing),
+        (0, 0),
+        "the first batch was acknowledged during the second, which nothing followed"
+    );
+    assert_eq!(pending_entries(&h).await, 0, "every user left the pending hash");
+    assert_eq!(h.stored().await, 100);
+    // A stopping consumer acknowledges what it stored before it leaves.
+    h.push_users(101, 100).await;
+    worker.try_process_batch(wait, &cancel).await.unwrap();
+    assert_eq!(h.queue.stats().await.unwrap().processing, 100);
+    let finished = worker.finish(&cancel).await.unwrap();
+    assert_eq!(finished.taken, 36, "the batch taken ahead");
+    assert_eq!(h.queue.stats().await.unwrap().processing, 0);
+    assert_eq!(h.stored().await, 200);
     h.cleanup().await;
 }

@@ -77,7 +77,8 @@ pub struct Ack {
 
 impl Queue {
     /// Moves up to `max` of the oldest messages into one of the consumer's processing lists,
-    /// waiting up to `wait` for the first one. Messages stay in that list until acknowledged.
+    /// waiting up to `wait` for the first one (not at all when `wait` is zero). Messages stay in
+    /// that list until acknowledged.
     /// A consumer takes into a list only once it acknowledged the batch it took there before.
     ///
     /// Messages the list already holds come back first, alone: a take whose reply was lost
@@ -93,7 +94,8 @@ impl Queue {
     ) -> Result<Vec<Vec<u8>>, QueueError> {
         let (queue, processing) = (self.keys.queue(), self.keys.processing(consumer, slot));
         let batch = self.take_into(&queue, &processing, max, true).await?;
-        if !batch.is_empty() {
+        // A zero wait does not block (BLMOVE would take it as "for ever").
+        if !batch.is_empty() || wait.is_zero() {
             return Ok(batch);
         }
         let first: Option<Vec<u8>> = self
