@@ -34,13 +34,8 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         let (queue, users, lanes) = (queue.clone(), users.clone(), args.concurrency);
         tasks.spawn(async move {
             for u in users.iter().skip(lane).step_by(lanes) {
-                let tail = MessageTail {
-                    name: u.user.name.as_str(),
-                    email: u.user.email.as_ref().map(|e| e.as_str()),
-                    accepted_at: registry::now_millis(),
-                    request_id: &u.request_id,
-                };
-                let email_key = u.user.email.as_ref().map(|e| e.key());
+                let tail = MessageTail::accepted_now(&u.user, &u.request_id);
+                let email_key = u.user.email_key();
                 let request = EnqueueRequest::new(&tail, None, email_key.as_deref(), false);
                 match queue.enqueue(&request, 0).await? {
                     Enqueued::New(_) => {}

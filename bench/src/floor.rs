@@ -89,13 +89,8 @@ async fn enqueue(
     let user = NewUser::parse(field("name").unwrap_or(""), field("email"))
         .map_err(|e| poem::Error::from_string(e.to_string(), StatusCode::UNPROCESSABLE_ENTITY))?;
     let request_id = uuid::Uuid::now_v7().to_string();
-    let tail = MessageTail {
-        name: user.name.as_str(),
-        email: user.email.as_ref().map(|e| e.as_str()),
-        accepted_at: registry::now_millis(),
-        request_id: &request_id,
-    };
-    let email_key = user.email.as_ref().map(|e| e.key());
+    let tail = MessageTail::accepted_now(&user, &request_id);
+    let email_key = user.email_key();
     match enqueuer
         .call(EnqueueRequest::new(&tail, None, email_key.as_deref(), true))
         .await

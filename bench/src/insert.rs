@@ -105,32 +105,19 @@ async fn insert_lane(
     let mut conn = pool.get_conn().await?;
     for (n, batch) in users.chunks(batch_size).enumerate().skip(lane).step_by(lanes) {
         let first = first_id + (n * batch_size) as u64;
-        conn.exec_drop(insert_sql(batch.len()), params(batch, first)).await?;
+        let (sql, params) = insert(batch, first);
+        conn.exec_drop(sql, params).await?;
     }
     Ok(())
 }
 
-/// The consumer's INSERT of a batch of new users for `n` rows (see `insert_users` in
-/// registry/src/store/batch.rs, with `Duplicates::Fail`: the statement of almost every batch).
-fn insert_sql(n: usize) -> String {
-    let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; n].join(",");
-    format!("INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) VALUES {values}")
-}
-
-fn params(batch: &[BenchUser], first_id: u64) -> Vec<Value> {
+/// The consumer's statement for a batch of new users (the ids `first_id`, `first_id + 1`, ...).
+fn insert(batch: &[BenchUser], first_id: u64) -> (String, Vec<Value>) {
     let accepted_at = registry::now_millis();
-    // `created_at` is the server's clock, in the statement, as the consumer's.
-    let mut params = Vec::with_capacity(batch.len() * 6);
-    for (i, u) in batch.iter().enumerate() {
-        let email = u.user.email.as_ref();
-        params.extend([
-            (first_id + i as u64).into(),
-            u.user.name.as_str().into(),
-            email.map(|e| e.as_str()).into(),
-            email.map(|e| e.key()).into(),
-            u.request_id.as_str().into(),
-            accepted_at.into(),
-        ]);
-    }
-    params
+    registry::store::new_users_insert(
+        batch
+            .iter()
+            .enumerate()
+            .map(|(i, u)| (first_id + i as u64, &u.user, u.request_id.as_str(), accepted_at)),
+    )
 }

@@ -178,6 +178,11 @@ impl NewUser {
             email: email.map(Email::parse).transpose()?,
         })
     }
+
+    /// The case-insensitive form of the email, if any (see [`Email::key`]).
+    pub fn email_key(&self) -> Option<String> {
+        self.email.as_ref().map(Email::key)
+    }
 }
 
 #[cfg(test)]

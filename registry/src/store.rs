@@ -12,7 +12,7 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
-pub use batch::Outcome;
+pub use batch::{Outcome, UserRow, new_users_insert};
 
 use crate::config::MysqlArgs;
 use crate::domain::{StoredUser, UserId};

@@ -86,15 +86,9 @@ impl UsersApi {
         }
         let user =
             NewUser::parse(&body.name.0, body.email.as_ref().map(|e| e.0.as_str())).map_err(ApiError::invalid_field)?;
-        let tail = MessageTail {
-            name: user.name.as_str(),
-            email: user.email.as_ref().map(|e| e.as_str()),
-            accepted_at: registry::now_millis(),
-            request_id: &request_id,
-        };
+        let tail = MessageTail::accepted_now(&user, &request_id);
         let idempotency = idempotency.as_ref().map(|(k, c)| (k.as_str(), c.as_str()));
-        let email_key = user.email.as_ref().map(|e| e.key());
-        match enqueue(&state, &tail, idempotency, email_key).await? {
+        match enqueue(&state, &tail, idempotency, user.email_key()).await? {
             Enqueued::New(id) => {
                 tracing::info!(user_id = %id, "user queued");
                 Ok(CreateUserResponse::accepted(id))

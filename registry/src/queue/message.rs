@@ -39,7 +39,17 @@ pub struct MessageTail<'a> {
     pub request_id: &'a str,
 }
 
-impl MessageTail<'_> {
+impl<'a> MessageTail<'a> {
+    /// The tail of `user`'s message, accepted now, by the request `request_id`.
+    pub fn accepted_now(user: &'a NewUser, request_id: &'a str) -> Self {
+        Self {
+            name: user.name.as_str(),
+            email: user.email.as_ref().map(|e| e.as_str()),
+            accepted_at: crate::now_millis(),
+            request_id,
+        }
+    }
+
     /// JSON of the tail without its opening brace: `"name":...}`, for the enqueue script.
     pub fn encode(&self) -> String {
         let json = serde_json::to_string(self).expect("a message tail always serializes");

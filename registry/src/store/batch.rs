@@ -6,7 +6,7 @@ use mysql_async::prelude::*;
 use mysql_async::{Transaction, TxOpts, Value};
 
 use super::{Store, StoreError, USER_COLUMNS, user_from_row};
-use crate::domain::StoredUser;
+use crate::domain::{NewUser, StoredUser};
 use crate::queue::ValidMessage;
 
 /// Reason recorded for a user whose email another stored user already has.
@@ -131,7 +131,7 @@ async fn plan(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Vec<Pl
     let mut plans = Vec::with_capacity(batch.len());
     for m in batch {
         let id = m.id.get();
-        let email = m.user.email.as_ref().map(|e| e.key());
+        let email = m.user.email_key();
         let plan = if let Some(request) = stored.get(&id).map(String::as_str).or(planned.get(&id).copied()) {
             if request == m.request_id {
                 Plan::AlreadyStored
@@ -158,7 +158,7 @@ async fn known(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Known
     let ids: Vec<Value> = batch.iter().map(|m| m.id.get().into()).collect();
     let keys: Vec<Value> = batch
         .iter()
-        .filter_map(|m| m.user.email.as_ref().map(|e| e.key().into()))
+        .filter_map(|m| m.user.email_key().map(Into::into))
         .collect();
     let in_ids = placeholders(ids.len());
     let mut sql = format!(
@@ -200,11 +200,31 @@ async fn insert_users(
     rows: &[&ValidMessage],
     duplicates: Duplicates,
 ) -> Result<u64, StoreError> {
-    let count = rows.len();
-    if count == 0 {
+    if rows.is_empty() {
         return Ok(0);
     }
-    let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; count].join(",");
+    let rows = rows
+        .iter()
+        .map(|m| (m.id.get(), &m.user, m.request_id.as_str(), m.accepted_at));
+    let (sql, params) = users_insert(rows, duplicates);
+    let result = conn.exec_iter(sql, params).await?;
+    let inserted = result.affected_rows();
+    result.drop_result().await?;
+    Ok(inserted)
+}
+
+/// One row of [`new_users_insert`]: id, user, request id, acceptance time (ms).
+pub type UserRow<'a> = (u64, &'a NewUser, &'a str, u64);
+
+/// The statement (text and parameters) a consumer stores a batch of new users with: one
+/// multi-row `INSERT`, `created_at` the server's clock, that fails whole when an id or email is
+/// already stored. `bench insert-limit` measures MariaDB with exactly this statement.
+pub fn new_users_insert<'a>(rows: impl ExactSizeIterator<Item = UserRow<'a>>) -> (String, Vec<Value>) {
+    users_insert(rows, Duplicates::Fail)
+}
+
+fn users_insert<'a>(rows: impl ExactSizeIterator<Item = UserRow<'a>>, duplicates: Duplicates) -> (String, Vec<Value>) {
+    let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; rows.len()].join(",");
     let on_duplicate = match duplicates {
         Duplicates::Fail => "",
         Duplicates::Skip => " ON DUPLICATE KEY UPDATE id = id",
@@ -213,22 +233,18 @@ async fn insert_users(
         "INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
          VALUES {values}{on_duplicate}"
     );
-    let mut params: Vec<Value> = Vec::with_capacity(count * 6);
-    for m in rows {
-        let email = m.user.email.as_ref();
+    let mut params: Vec<Value> = Vec::with_capacity(rows.len() * 6);
+    for (id, user, request_id, accepted_at) in rows {
         params.extend([
-            m.id.get().into(),
-            m.user.name.as_str().into(),
-            email.map(|e| e.as_str()).into(),
-            email.map(|e| e.key()).into(),
-            m.request_id.as_str().into(),
-            m.accepted_at.into(),
+            id.into(),
+            user.name.as_str().into(),
+            user.email.as_ref().map(|e| e.as_str()).into(),
+            user.email_key().into(),
+            request_id.into(),
+            accepted_at.into(),
         ]);
     }
-    let result = conn.exec_iter(sql, params).await?;
-    let inserted = result.affected_rows();
-    result.drop_result().await?;
-    Ok(inserted)
+    (sql, params)
 }
 
 async fn insert_rejections(tx: &mut Transaction<'_>, batch: &[ValidMessage], plans: &[Plan]) -> Result<(), StoreError> {
