@@ -166,13 +166,10 @@ impl Worker {
                 }
             }
         };
-        let last = self.unacked().take();
         let span = self.batch_span(&batch);
         let ((acked_last, next), stored) = tokio::join!(
             async {
-                if let Some(last) = last
-                    && let Err(err) = self.acknowledge(last, cancel).await
-                {
+                if let Err(err) = self.acknowledge_last(cancel).await {
                     return (Err(err), None);
                 }
                 // Without waiting: when nothing is there, this batch is acknowledged at once.
