@@ -269,7 +269,7 @@ fn details(out: &mut String, f: &Figures) {
     );
     let _ = writeln!(
         out,
-        "| the producer against that floor (what its middleware, request log, metrics and rate limit cost) | `POST` without email {}, with an email {} |",
+        "| the producer against that floor (what its middleware, request log, metrics, OpenAPI layer and slow-client guard cost; the bench turns the rate limit off) | `POST` without email {}, with an email {} |",
         ratio(f.num("post_noemail", "rps"), enqueue_noemail),
         ratio(f.num("post_email", "rps"), enqueue_email)
     );
