@@ -1,11 +1,12 @@
-//! Fills the queue with real messages: each user goes through `Queue::enqueue`, the
+//! Fills the queue with real messages: each user goes through `Enqueuer::enqueue`, the
 //! producer's own Lua script (id allocation, queue, pending entry), many at once over one
 //! multiplexed connection as the producer sends them.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use registry::queue::{EnqueueRequest, Enqueued, MessageTail, Queue, Timeouts};
+use registry::message::MessageTail;
+use registry::queue::{Connection, EnqueueRequest, Enqueued, Enqueuer, QueueMonitor, Timeouts};
 use serde_json::json;
 
 use crate::rows;
@@ -25,7 +26,8 @@ pub struct Args {
 
 /// Queues the users and reports the rate.
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
-    let queue = Queue::connect(&args.queue.redis_url, &args.queue.key_prefix, Timeouts::INTERACTIVE)?;
+    let conn = Connection::connect(&args.queue.redis_url, &args.queue.key_prefix, Timeouts::INTERACTIVE)?;
+    let queue = Enqueuer::new(conn.clone());
     let users = Arc::new(rows::users(&rows::run_tag(), args.count));
     crate::progress(format_args!("queueing {} users", args.count));
     let started = Instant::now();
@@ -49,7 +51,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         done??;
     }
     let secs = started.elapsed().as_secs_f64();
-    let pending = queue.stats().await?.pending;
+    let pending = QueueMonitor::new(conn).stats().await?.pending;
     anyhow::ensure!(
         pending >= args.count as u64,
         "queued {} but the queue holds {pending}",

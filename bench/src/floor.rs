@@ -24,7 +24,8 @@ use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use registry::coalesce::Coalescer;
 use registry::domain::NewUser;
-use registry::queue::{EnqueueRequest, Enqueued, MessageTail, Queue, QueueError, Timeouts};
+use registry::message::MessageTail;
+use registry::queue::{Connection, EnqueueRequest, Enqueued, Enqueuer, QueueError, Timeouts};
 
 /// Options of `bench http-floor`.
 #[derive(Debug, clap::Args)]
@@ -135,10 +136,10 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
             .await?;
         let () = conn.set(CACHED, USER).await?;
         if args.enqueue {
-            let queue = Queue::connect(url, PREFIX, Timeouts::INTERACTIVE)?;
+            let queue = Connection::connect(url, PREFIX, Timeouts::INTERACTIVE)?;
             // Redis knows every stored email (there are none): the script alone answers.
             let () = conn.set(queue.keys().emails_loaded(), "1").await?;
-            work.enqueuer = Some(queue.spawn_enqueuer(0));
+            work.enqueuer = Some(Enqueuer::new(queue).spawn_batcher(0));
         }
         work.redis = Some(conn);
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Response, Route, get, handler};
-use registry::queue::Queue;
+use registry::queue::QueueMonitor;
 use registry::store::Store;
 use serde_json::json;
 
@@ -14,8 +14,8 @@ use crate::metrics::Metrics;
 
 /// What the health endpoints check.
 pub struct Probe {
-    /// The queue.
-    pub queue: Queue,
+    /// The queue's counters (and a ping of Redis).
+    pub monitor: QueueMonitor,
     /// The store.
     pub store: Store,
     /// This consumer's id.
@@ -31,7 +31,7 @@ fn live(probe: Data<&Arc<Probe>>) -> Json<serde_json::Value> {
 
 #[handler]
 async fn ready(probe: Data<&Arc<Probe>>) -> Response {
-    let (redis, mysql) = tokio::join!(probe.queue.ping(), probe.store.ping());
+    let (redis, mysql) = tokio::join!(probe.monitor.ping(), probe.store.ping());
     let word = |ok: bool| if ok { "ok" } else { "unreachable" };
     let mut body = json!({"status": "ready", "redis": word(redis.is_ok()), "mysql": word(mysql.is_ok())});
     let Some(message) = registry::health::unready(redis.is_ok(), mysql.is_ok()) else {
@@ -45,7 +45,7 @@ async fn ready(probe: Data<&Arc<Probe>>) -> Response {
 
 #[handler]
 async fn metrics(probe: Data<&Arc<Probe>>) -> Response {
-    let text = probe.metrics.render(&probe.queue).await;
+    let text = probe.metrics.render(&probe.monitor).await;
     text.with_content_type(registry::metrics::CONTENT_TYPE).into_response()
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use prometheus::{Histogram, IntCounterVec};
 use registry::metrics::{Exporter, LATENCY_BUCKETS};
-use registry::queue::{DeadCause, Queue};
+use registry::queue::{DeadCause, QueueMonitor};
 
 /// Batch sizes: powers of two up to the largest batch allowed.
 const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0];
@@ -116,7 +116,7 @@ impl Metrics {
     }
 
     /// Every series in the Prometheus text format (the queue gauges read from Redis now).
-    pub async fn render(&self, queue: &Queue) -> String {
-        self.exporter.render(queue).await
+    pub async fn render(&self, monitor: &QueueMonitor) -> String {
+        self.exporter.render(monitor).await
     }
 }

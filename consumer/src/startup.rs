@@ -7,14 +7,14 @@ use anyhow::Context;
 use poem::Server;
 use poem::listener::TcpListener;
 use registry::config::redact_url;
-use registry::queue::{Queue, Timeouts};
+use registry::queue::{Connection, Lease, QueueMonitor, Timeouts};
 use registry::store::{self, Store, StoreError};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
 use crate::health::{self, Probe};
 use crate::metrics::RetryCause;
-use crate::worker::{BatchError, Worker, WorkerConfig};
+use crate::pipeline::{BatchError, Pipeline, PipelineConfig};
 
 /// How long a stopping consumer may spend finishing its batch (SIGTERM to exit < 10 s).
 const FINISH_WITHIN: Duration = Duration::from_secs(7);
@@ -57,7 +57,7 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         lease_secs = config.lease_secs,
         "starting a consumer"
     );
-    let queue = Queue::from_args(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
+    let conn = Connection::open(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
     let opts = store::options_for(&config.mysql)?;
     let store = registry::retry::until_done("connecting to MySQL", &stop, StoreError::is_transient, || {
         Store::connect(opts.clone())
@@ -66,20 +66,19 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
     let Some(store) = store else { return Ok(()) };
     let store = store.context("connecting to MySQL")?;
 
-    let worker_config = WorkerConfig {
-        consumer: consumer.clone(),
+    let lease = Lease::new(conn.clone(), consumer.clone()).context("opening the blocking Redis connection")?;
+    let pipeline_config = PipelineConfig {
         batch_size: config.batch_size as usize,
         max_attempts: config.max_attempts,
         cache_ttl: config.cache.ttl(),
     };
-    let worker =
-        Worker::new(queue.clone(), store.clone(), worker_config).context("opening the blocking Redis connection")?;
+    let mut pipeline = Pipeline::new(lease.clone(), store.clone(), pipeline_config);
 
     let probe = Arc::new(Probe {
-        queue: queue.clone(),
+        monitor: QueueMonitor::new(conn),
         store: store.clone(),
         consumer: consumer.clone(),
-        metrics: worker.metrics.clone(),
+        metrics: pipeline.metrics(),
     });
     let health = Server::new(TcpListener::bind(config.metrics_listen.clone())).run_with_graceful_shutdown(
         health::routes(probe),
@@ -87,16 +86,11 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         Some(Duration::from_secs(1)),
     );
     let health = tokio::spawn(health);
-    let leases = tokio::spawn(keep_lease(
-        queue.clone(),
-        consumer.clone(),
-        config.lease(),
-        stop.clone(),
-    ));
+    let leases = tokio::spawn(keep_lease(lease.clone(), config.lease(), stop.clone()));
 
-    consume(&worker, &stop, &abandon).await;
+    consume(&mut pipeline, &stop, &abandon).await;
     leases.abort();
-    match queue.leave(&consumer).await {
+    match lease.leave().await {
         Ok(0) => {}
         Ok(n) => tracing::warn!(requeued = n, "put unfinished messages back on the queue"),
         Err(err) => tracing::warn!(error = %err, "could not leave cleanly; the lease will re-queue in-flight messages"),
@@ -108,14 +102,14 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
     Ok(())
 }
 
-async fn consume(worker: &Worker, stop: &CancellationToken, abandon: &CancellationToken) {
+async fn consume(pipeline: &mut Pipeline, stop: &CancellationToken, abandon: &CancellationToken) {
     let mut backoff = registry::retry::transient_delays();
     while !stop.is_cancelled() {
-        match worker.try_process_batch(TAKE_WAIT, abandon).await {
+        match pipeline.try_process_batch(TAKE_WAIT, abandon).await {
             Ok(_) => backoff = registry::retry::transient_delays(),
             Err(BatchError::Cancelled) => break,
             Err(BatchError::Take(err)) => {
-                worker.metrics.retry(RetryCause::Redis);
+                pipeline.metrics().retry(RetryCause::Redis);
                 let delay = backoff.next().unwrap_or(Duration::from_secs(5));
                 tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "queue unavailable");
                 tokio::select! {
@@ -126,15 +120,15 @@ async fn consume(worker: &Worker, stop: &CancellationToken, abandon: &Cancellati
         }
     }
     if !abandon.is_cancelled()
-        && let Err(err) = worker.finish(abandon).await
+        && let Err(err) = pipeline.finish(abandon).await
     {
         tracing::warn!(error = %err, "could not finish the batch taken ahead; leaving puts it back on the queue");
     }
-    worker.flush_journal().await;
+    pipeline.flush_journal().await;
 }
 
 /// Heartbeats (every third of the lease) and re-queues dead consumers' messages (every second).
-async fn keep_lease(queue: Queue, consumer: String, lease: Duration, stop: CancellationToken) {
+async fn keep_lease(holder: Lease, lease: Duration, stop: CancellationToken) {
     let beat_every = lease / 3;
     let mut last_beat: Option<tokio::time::Instant> = None;
     // The lease deadline is set one reaper tick short, so that messages of a consumer that
@@ -142,12 +136,12 @@ async fn keep_lease(queue: Queue, consumer: String, lease: Duration, stop: Cance
     let deadline = lease.saturating_sub(REAP_EVERY);
     while !stop.is_cancelled() {
         if last_beat.is_none_or(|t| t.elapsed() >= beat_every) {
-            match queue.heartbeat(&consumer, deadline).await {
+            match holder.heartbeat(deadline).await {
                 Ok(()) => last_beat = Some(tokio::time::Instant::now()),
                 Err(err) => tracing::warn!(error = %err, "heartbeat failed"),
             }
         }
-        match queue.reap().await {
+        match holder.reap().await {
             Ok(reaped) => {
                 for (dead, count) in reaped {
                     tracing::warn!(dead_consumer = %dead, requeued = count, "re-queued the in-flight messages of a silent consumer");

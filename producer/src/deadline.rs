@@ -1,14 +1,7 @@
 //! Slow and idle clients: a connection must send each request head within
 //! [`HEADER_TIMEOUT`] of its first byte, and an idle connection is closed after
-//! [`IDLE_TIMEOUT`].
-//!
-//! poem's `Server` builds its hyper connections itself, without a timer, so hyper's own
-//! `header_read_timeout` never runs, and poem's `idle_timeout` does not close a connection
-//! that stalls in the middle of a request head. This acceptor wraps each connection instead:
-//! it watches the bytes read for the blank line that ends an HTTP/1 head, and fails the
-//! pending read when a deadline passes, which makes hyper drop the connection. The time a
-//! handler takes is not counted: the deadline stops at the end of the head and starts again
-//! when the response is written.
+//! [`IDLE_TIMEOUT`]. Why an acceptor does this and not poem or hyper: docs/design.md, "Slow
+//! clients".
 
 use std::io;
 use std::pin::Pin;

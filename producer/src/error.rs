@@ -92,6 +92,15 @@ impl ApiError {
         ))
     }
 
+    /// 400: an `Idempotency-Key` that is not 1 to 128 printable ASCII characters.
+    pub fn invalid_idempotency_key() -> Self {
+        Self::bad_request(
+            "invalid_idempotency_key",
+            "Idempotency-Key must be 1 to 128 printable ASCII characters",
+            None,
+        )
+    }
+
     /// 422: an idempotency key reused with a different body.
     pub fn idempotency_mismatch() -> Self {
         Self::Unprocessable(body(

@@ -5,8 +5,8 @@ use clap::Parser;
 use producer::config::{Cli, Command};
 use producer::startup::Application;
 
-/// mimalloc instead of glibc's allocator: malloc and free were about a sixth of the
-/// producer's CPU and a fifth of the consumer's under load (BENCHMARKS.md).
+/// mimalloc instead of glibc's allocator, which spent a large share of both binaries' CPU
+/// under load (measured in BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,16 +1,12 @@
-//! The producer's Prometheus series and its `GET /metrics`.
+//! The producer's Prometheus series.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use poem::PathPattern;
 use poem::http::{Method, StatusCode};
-use poem::web::Data;
-use poem::{IntoResponse, Response, handler};
 use prometheus::{HistogramVec, IntCounterVec};
 use registry::metrics::{CONTENT_TYPE, Exporter, LATENCY_BUCKETS};
-
-use crate::state::AppState;
+use registry::queue::QueueMonitor;
 
 /// Every series the producer exports.
 pub struct Metrics {
@@ -90,11 +86,12 @@ pub fn route_label(pattern: Option<&PathPattern>) -> &str {
     }
 }
 
-/// `GET /metrics`: every series in the Prometheus text format.
-#[handler]
-pub async fn scrape(state: Data<&Arc<AppState>>) -> Response {
-    let text = state.metrics.exporter.render(&state.queue).await;
-    text.with_content_type(CONTENT_TYPE).into_response()
+impl Metrics {
+    /// Every series in the Prometheus text format (the queue gauges read from Redis now), and
+    /// its content type.
+    pub async fn render(&self, monitor: &QueueMonitor) -> (String, &'static str) {
+        (self.exporter.render(monitor).await, CONTENT_TYPE)
+    }
 }
 
 #[cfg(test)]

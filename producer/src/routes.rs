@@ -1,7 +1,8 @@
-//! The HTTP routes: the users API, health, and the web page.
+//! The HTTP routes: the users API, health, metrics, and the web page.
 
 pub mod frontend;
 pub mod health;
+pub mod metrics;
 mod strict;
 pub mod users;
 mod views;

@@ -10,14 +10,14 @@ use poem::middleware::Cors;
 use poem::{EndpointExt, IntoEndpoint, Route, Server};
 use poem_openapi::OpenApiService;
 use registry::config::redact_url;
-use registry::queue::{Queue, Timeouts};
+use registry::queue::{Connection, Timeouts};
 use registry::store::{self, Store};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
-use crate::metrics;
 use crate::middleware;
-use crate::routes::{frontend, health::HealthApi, users::UsersApi};
+use crate::rate_limit::WriteLimiter;
+use crate::routes::{frontend, health::HealthApi, metrics, users::UsersApi};
 use crate::state::AppState;
 
 /// How long in-flight requests get to finish after a stop signal.
@@ -41,19 +41,18 @@ impl Application {
             key_prefix = %config.redis.key_prefix,
             "starting the producer"
         );
-        let queue = Queue::from_args(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
+        let conn = Connection::open(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
         let opts = store::options_for(&config.mysql)?;
         let store = connect_store(opts).await?;
         let id_floor = store.max_id().await.context("reading the highest stored id")?;
         let state = Arc::new(AppState::new(
-            queue,
+            conn,
             store,
             config.cache.ttl(),
-            AppState::limiter(config.rate_limit, config.rate_limit_burst),
+            WriteLimiter::new(config.rate_limit, config.rate_limit_burst),
             id_floor,
         ));
-        // Until the stored emails are in Redis, each new email costs a MySQL query.
-        state.emails.kick();
+        state.registrar.load_emails();
         let acceptor = TcpListener::bind(config.listen.clone())
             .into_acceptor()
             .await
@@ -71,7 +70,7 @@ impl Application {
             .expect("a TCP listener has a socket address")
     }
 
-    /// The shared state (tests reach the queue and store through it).
+    /// The shared state (tests reach the services and the store through it).
     pub fn state(&self) -> Arc<AppState> {
         self.state.clone()
     }
@@ -81,11 +80,10 @@ impl Application {
         tracing::info!(addr = %self.addr(), "producer listening");
         let limiter_state = self.state.clone();
         let sweeper = tokio::spawn(async move {
-            // Forget idle clients so the rate limiter's memory stays bounded.
             loop {
                 tokio::time::sleep(Duration::from_secs(60)).await;
                 if let Some(limiter) = &limiter_state.limiter {
-                    limiter.retain_recent();
+                    limiter.forget_idle();
                 }
             }
         });

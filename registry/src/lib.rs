@@ -4,21 +4,28 @@
 //! - [`domain`]: the user newtypes that parse, so nothing validates twice;
 //! - [`config`]: the command-line/environment settings both binaries share;
 //! - [`telemetry`]: logging setup;
-//! - [`queue`]: every Redis key and script (enqueue, take, acknowledge, leases, dead letters, cache);
+//! - [`message`]: the queue message, the contract between the producer and the consumer;
+//! - [`queue`]: every Redis key and script, one type per role over one connection type;
 //! - [`store`]: every SQL statement;
-//! - [`emails`]: the accepted users' emails in Redis, for the producer's duplicate check;
+//! - [`registrar`]: accepting a new user (the use case behind `POST /api/users`);
+//! - [`directory`]: finding a user, cache first (behind `GET /api/users/ID`);
+//! - [`email_loader`]: the stored emails copied into Redis for the early duplicate check;
 //! - [`retry`]: the backoff policy for transient failures;
-//! - [`coalesce`]: concurrent calls sharing one round trip (the producer's enqueue, email check
-//!   and cache reads);
+//! - [`coalesce`]: concurrent calls sharing one round trip;
 //! - [`metrics`]: the Prometheus registry and the queue gauges both binaries export.
+//!
+//! How a user travels from `POST` to its row: docs/design.md.
 
 pub mod coalesce;
 pub mod config;
+pub mod directory;
 pub mod domain;
-pub mod emails;
+pub mod email_loader;
 pub mod health;
+pub mod message;
 pub mod metrics;
 pub mod queue;
+pub mod registrar;
 pub mod retry;
 pub mod store;
 pub mod telemetry;

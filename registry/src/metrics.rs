@@ -9,7 +9,7 @@ use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
-use crate::queue::Queue;
+use crate::queue::QueueMonitor;
 
 /// Buckets, in seconds, for request and storage latencies: 0.5 ms to 10 s.
 pub const LATENCY_BUCKETS: &[f64] = &[
@@ -86,8 +86,8 @@ impl Exporter {
 
     /// Refreshes the queue gauges from Redis (keeping the last values when Redis does not
     /// answer) and encodes every series in the Prometheus text format.
-    pub async fn render(&self, queue: &Queue) -> String {
-        match queue.stats().await {
+    pub async fn render(&self, monitor: &QueueMonitor) -> String {
+        match monitor.stats().await {
             Ok(stats) => {
                 let gauge = |state: &str, n: u64| {
                     self.queue_messages.with_label_values(&[state]).set(saturating_i64(n));

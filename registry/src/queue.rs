@@ -1,31 +1,33 @@
-//! The Redis side: every key and script of the queue, the cache and the consumer leases.
+//! The Redis side: every key and script of the queue, the cache and the consumer leases, as
+//! one type per role over one shared [`Connection`]:
+//! - [`Enqueuer`]: idempotency records and the atomic enqueue (the producer);
+//! - [`Lease`]: a consumer's take, acknowledgement, heartbeat, and the reaper of dead ones;
+//! - [`UserCache`]: cached stored users and the pending entries of queued ones (reads);
+//! - [`DeadLetters`]: the dead-letter list and its commands;
+//! - [`EmailIndex`]: the accepted emails behind the producer's early duplicate check;
+//! - [`QueueMonitor`]: the queue's counters, for `/api/stats` and `/metrics`.
 //!
-//! Keys all carry the deployment's hash tag (`{users}:...`) so that one deployment's keys
-//! live in one Redis Cluster slot and the scripts below may touch several of them atomically.
+//! Keys all carry the deployment's hash tag (`{users}:...`, see [`Keys`]) so that one
+//! deployment's keys live in one Redis Cluster slot and a script may touch several atomically.
+//! How a user travels through them: docs/design.md.
 
+mod cache;
+mod connection;
 mod dead;
 mod emails;
 mod enqueue;
 mod keys;
-mod message;
-mod reads;
-mod scripts;
-mod worker;
+mod lease;
+mod stats;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use redis::aio::ConnectionManager;
-use redis::aio::ConnectionManagerConfig;
-
-use crate::config::RedisArgs;
-
-pub use dead::DeadLetter;
-pub use enqueue::{ENQUEUE_BATCH, EnqueueRequest, Enqueued, IdempotencyRecord};
+pub use cache::{Lookup, UserCache};
+pub use connection::{Connection, Timeouts};
+pub use dead::{DeadLetter, DeadLetters};
+pub use emails::EmailIndex;
+pub use enqueue::{ENQUEUE_BATCH, EnqueueRequest, EnqueueStatus, Enqueued, Enqueuer, IdempotencyRecord};
 pub use keys::{Keys, SECOND_SLOT, Slot};
-pub use message::{DecodeError, Message, MessageTail, ValidMessage};
-pub use reads::{Lookup, QueueStats};
-pub use worker::{Ack, DeadCause, Disposition};
+pub use lease::{Ack, DeadCause, Disposition, Lease};
+pub use stats::{QueueMonitor, QueueStats};
 
 /// A failure talking to Redis.
 #[derive(Debug, thiserror::Error)]
@@ -81,104 +83,7 @@ fn transient_code(code: &str) -> bool {
     )
 }
 
-/// How a [`Queue`] connection behaves.
-#[derive(Debug, Clone, Copy)]
-pub struct Timeouts {
-    /// Longest wait for a TCP/TLS connection.
-    pub connect: Duration,
-    /// Longest wait for an answer; `None` for connections that block (BLMOVE).
-    pub response: Option<Duration>,
-}
-
-impl Timeouts {
-    /// For request handling: fail fast so callers can answer 503.
-    pub const INTERACTIVE: Timeouts = Timeouts {
-        connect: Duration::from_secs(1),
-        response: Some(Duration::from_secs(2)),
-    };
-    /// For a connection that blocks on BLMOVE.
-    pub const BLOCKING: Timeouts = Timeouts {
-        connect: Duration::from_secs(2),
-        response: None,
-    };
-}
-
-/// A handle on one deployment's queue; cheap to clone (one multiplexed connection).
-#[derive(Clone)]
-pub struct Queue {
-    client: redis::Client,
-    conn: ConnectionManager,
-    keys: Arc<Keys>,
-}
-
-impl Queue {
-    /// Connects lazily: the first command connects, and the manager reconnects after failures.
-    pub fn connect(url: &str, key_prefix: &str, timeouts: Timeouts) -> Result<Self, QueueError> {
-        crate::config::install_tls_provider();
-        Self::with_client(redis::Client::open(url)?, key_prefix, timeouts)
-    }
-
-    /// Connects with the deployment's settings: URL, key prefix, and the CA file that a
-    /// `rediss://` server's certificate must chain to, when one is given.
-    pub fn from_args(args: &RedisArgs, timeouts: Timeouts) -> Result<Self, QueueError> {
-        crate::config::install_tls_provider();
-        let Some(path) = &args.redis_ca_file else {
-            return Self::connect(&args.redis_url, &args.key_prefix, timeouts);
-        };
-        let root_cert = std::fs::read(path).map_err(|source| QueueError::CaFile {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let certificates = redis::TlsCertificates {
-            client_tls: None,
-            root_cert: Some(root_cert),
-        };
-        let client = redis::Client::build_with_tls(args.redis_url.as_str(), certificates)?;
-        Self::with_client(client, &args.key_prefix, timeouts)
-    }
-
-    fn with_client(client: redis::Client, key_prefix: &str, timeouts: Timeouts) -> Result<Self, QueueError> {
-        let conn = manager(&client, timeouts)?;
-        Ok(Self {
-            client,
-            conn,
-            keys: Arc::new(Keys::new(key_prefix)),
-        })
-    }
-
-    /// A second connection to the same server and keys with other timeouts (a consumer's
-    /// blocking BLMOVE must not hold up its other commands).
-    pub fn with_timeouts(&self, timeouts: Timeouts) -> Result<Self, QueueError> {
-        Ok(Self {
-            client: self.client.clone(),
-            conn: manager(&self.client, timeouts)?,
-            keys: self.keys.clone(),
-        })
-    }
-
-    /// The deployment's keys.
-    pub fn keys(&self) -> &Keys {
-        &self.keys
-    }
-
-    /// A connection to send commands on (multiplexed: clones share it).
-    fn conn(&self) -> ConnectionManager {
-        self.conn.clone()
-    }
-
-    /// Checks that Redis answers.
-    pub async fn ping(&self) -> Result<(), QueueError> {
-        let _: String = redis::cmd("PING").query_async(&mut self.conn()).await?;
-        Ok(())
-    }
-}
-
-/// A lazily connecting, reconnecting multiplexed connection.
-fn manager(client: &redis::Client, timeouts: Timeouts) -> Result<ConnectionManager, QueueError> {
-    let config = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(timeouts.connect))
-        .set_response_timeout(timeouts.response)
-        .set_number_of_retries(1)
-        .set_max_delay(Duration::from_millis(500));
-    Ok(ConnectionManager::new_lazy_with_config(client.clone(), config)?)
+/// Parses a reply a script or pipeline gave, as a protocol error when it has another shape.
+fn parse<T: redis::FromRedisValue>(value: redis::Value) -> Result<T, QueueError> {
+    redis::from_redis_value(value).map_err(|e| QueueError::Protocol(e.to_string()))
 }

@@ -4,6 +4,7 @@
 //! `INSERT ... AS new`; an idempotent insert is `INSERT ... ON DUPLICATE KEY UPDATE id = id`.
 
 mod batch;
+mod insert;
 mod schema;
 
 use std::path::Path;
@@ -12,7 +13,8 @@ use std::time::Duration;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
-pub use batch::{Outcome, UserRow, new_users_insert};
+pub use batch::Outcome;
+pub use insert::{UserRow, new_users_insert};
 
 use crate::config::MysqlArgs;
 use crate::domain::{StoredUser, UserId};

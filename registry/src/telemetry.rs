@@ -39,8 +39,8 @@ pub fn init(format: Option<LogFormat>) -> LogGuard {
         .finish(BufWriter::with_capacity(64 * 1024, std::io::stdout()));
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let installed = match format {
-        // json-subscriber writes the same lines as tracing-subscriber's JSON format, at about
-        // a third of its cost per line: it serializes a span's fields once, where
+        // json-subscriber writes the same lines as tracing-subscriber's JSON format, cheaper per
+        // line: it serializes a span's fields once, where
         // tracing-subscriber parses them back from JSON for every line in the span.
         LogFormat::Json => json_subscriber::fmt()
             .with_env_filter(filter)

@@ -2,14 +2,14 @@
 //! `v` and `id` the way the enqueue script does it decodes to exactly what was sent.
 
 use proptest::prelude::*;
-use registry::queue::{DecodeError, Message, MessageTail};
+use registry::message::{DecodeError, Message, MessageTail, head};
 
 /// Ids are below 2^53: the enqueue script computes them as Lua numbers (doubles).
 const MAX_ID: u64 = 1 << 53;
 
-/// What the enqueue script pushes: `'{"v":1,"id":' .. string.format('%.0f', id) .. ',' .. tail`.
+/// What the enqueue script pushes: `head .. string.format('%.0f', id) .. ',' .. tail`.
 fn as_the_script_completes_it(id: u64, tail: &MessageTail<'_>) -> String {
-    format!("{{\"v\":1,\"id\":{:.0},{}", id as f64, tail.encode())
+    format!("{}{:.0},{}", head(), id as f64, tail.encode())
 }
 
 /// Text with what JSON must escape: quotes, backslashes, control characters, surrogate-pair

@@ -1,7 +1,7 @@
 //! Exactly once, whatever arrives: redelivery, id conflicts, duplicate emails, poison.
 
 use registry::domain::UserId;
-use registry::queue::Slot;
+use registry::queue::{DeadLetters, Lease, Slot, UserCache};
 use tokio_util::sync::CancellationToken;
 
 use crate::harness::Harness;
@@ -30,14 +30,14 @@ async fn an_acknowledgement_renews_cached_redelivered_users_and_never_caches_new
     let seven = Harness::message(7, "req-7", "Seven", None);
     h.push(std::slice::from_ref(&seven)).await;
     h.drain().await;
-    let key = |id| h.queue.keys().user(UserId::new(id).unwrap());
+    let key = |id| h.conn.keys().user(UserId::new(id).unwrap());
     let mut redis = h.redis.clone();
     let cached: Option<String> = redis::cmd("GET").arg(key(7)).query_async(&mut redis).await.unwrap();
     assert_eq!(cached, None, "storing a user does not put it in the cache");
     // A reader caches it for 5 s; then the message is delivered again, with a new user.
     let user = h.stored_user(7).await;
-    h.queue
-        .cache_user(&user, std::time::Duration::from_secs(5))
+    UserCache::new(h.conn.clone())
+        .fill(&user, std::time::Duration::from_secs(5))
         .await
         .unwrap();
     h.push(&[seven, Harness::message(8, "req-8", "Eight", None)]).await;
@@ -62,7 +62,7 @@ async fn a_message_whose_id_is_stored_for_another_request_never_overwrites_it() 
     h.drain().await;
     let user = h.stored_user(9).await;
     assert_eq!(user.name, "Original");
-    let dead = h.queue.dead_letters(10).await.unwrap();
+    let dead = DeadLetters::new(h.conn.clone()).list(10).await.unwrap();
     assert_eq!(dead.len(), 1, "the conflicting message is dead-lettered");
     assert!(dead[0].reason.contains("another request"), "{}", dead[0].reason);
     h.cleanup().await;
@@ -170,17 +170,15 @@ async fn a_take_moves_the_oldest_messages_first_and_a_leaving_consumer_puts_both
     let ids = |batch: &[Vec<u8>]| -> Vec<u64> {
         batch
             .iter()
-            .map(|raw| registry::queue::Message::decode_bytes(raw).unwrap().id)
+            .map(|raw| registry::message::Message::decode_bytes(raw).unwrap().id)
             .collect()
     };
     let wait = std::time::Duration::from_millis(10);
-    h.queue
-        .heartbeat("first", std::time::Duration::from_secs(60))
-        .await
-        .unwrap();
-    let taken = h.queue.take("first", Slot::First, 8_500, wait).await.unwrap();
+    let first = Lease::new(h.conn.clone(), "first").unwrap();
+    first.heartbeat(std::time::Duration::from_secs(60)).await.unwrap();
+    let taken = first.take(Slot::First, 8_500, wait).await.unwrap();
     assert_eq!(ids(&taken), (1..=8_500).collect::<Vec<_>>(), "the oldest, oldest first");
-    let ahead = h.queue.take("first", Slot::Second, 300, wait).await.unwrap();
+    let ahead = first.take(Slot::Second, 300, wait).await.unwrap();
     assert_eq!(
         ids(&ahead),
         (8_501..=8_800).collect::<Vec<_>>(),
@@ -192,14 +190,18 @@ async fn a_take_moves_the_oldest_messages_first_and_a_leaving_consumer_puts_both
         (200, 8_800),
         "both lists count as processing"
     );
-    let held = h.queue.take("first", Slot::First, 10, wait).await.unwrap();
+    let held = first.take(Slot::First, 10, wait).await.unwrap();
     assert_eq!(
         held.len(),
         8_500,
         "held messages come back, all of them, before new ones"
     );
-    assert_eq!(h.queue.leave("first").await.unwrap(), 8_800, "both lists go back");
-    let all = h.queue.take("second", Slot::First, 10_000, wait).await.unwrap();
+    assert_eq!(first.leave().await.unwrap(), 8_800, "both lists go back");
+    let all = Lease::new(h.conn.clone(), "second")
+        .unwrap()
+        .take(Slot::First, 10_000, wait)
+        .await
+        .unwrap();
     assert_eq!(
         ids(&all),
         (1..=9_000).collect::<Vec<_>>(),
@@ -211,10 +213,10 @@ async fn a_take_moves_the_oldest_messages_first_and_a_leaving_consumer_puts_both
 #[tokio::test]
 async fn a_take_that_waited_for_the_first_message_keeps_it_in_its_list_with_those_that_followed() {
     let h = Harness::new().await;
-    let queue = h.queue.clone();
+    let first = Lease::new(h.conn.clone(), "first").unwrap();
     let waiting = tokio::spawn(async move {
-        queue
-            .take("first", Slot::First, 10, std::time::Duration::from_secs(5))
+        first
+            .take(Slot::First, 10, std::time::Duration::from_secs(5))
             .await
             .unwrap()
     });
@@ -225,10 +227,10 @@ async fn a_take_that_waited_for_the_first_message_keeps_it_in_its_list_with_thos
     let batch = waiting.await.unwrap();
     let ids: Vec<u64> = batch
         .iter()
-        .map(|raw| registry::queue::Message::decode_bytes(raw).unwrap().id)
+        .map(|raw| registry::message::Message::decode_bytes(raw).unwrap().id)
         .collect();
     assert_eq!(ids.first(), Some(&1), "the message BLMOVE moved comes first: {ids:?}");
-    let processing = h.queue.keys().processing("first", Slot::First);
+    let processing = h.conn.keys().processing("first", Slot::First);
     let held: Vec<String> = redis::cmd("LRANGE")
         .arg(&processing)
         .arg(0)
@@ -255,14 +257,14 @@ async fn messages_left_in_the_processing_list_by_a_lost_reply_are_processed_befo
     // consumer's processing list but before its reply arrived: the consumer never saw them,
     // and the acknowledgement of its next batch empties that list.
     let h = Harness::new().await;
-    let worker = h.worker().await;
+    let mut worker = h.worker().await;
     let held = [
         Harness::message(21, "req-21", "Held one", None),
         Harness::message(22, "req-22", "Held two", None),
     ];
     h.push(&held).await;
-    let processing = h.queue.keys().processing(&worker.config.consumer, Slot::First);
-    let queue = h.queue.keys().queue();
+    let processing = h.conn.keys().processing(worker.lease().consumer(), Slot::First);
+    let queue = h.conn.keys().queue();
     for _ in &held {
         let _: Option<String> = redis::cmd("LMOVE")
             .arg(&queue)
@@ -286,7 +288,7 @@ async fn messages_left_in_the_processing_list_by_a_lost_reply_are_processed_befo
     let stats = h.queue.stats().await.unwrap();
     assert_eq!((stats.pending, stats.processing, stats.dead), (0, 0, 0));
     let pending: u64 = redis::cmd("HLEN")
-        .arg(h.queue.keys().pending())
+        .arg(h.conn.keys().pending())
         .query_async(&mut h.redis.clone())
         .await
         .unwrap();
@@ -296,7 +298,7 @@ async fn messages_left_in_the_processing_list_by_a_lost_reply_are_processed_befo
 
 async fn pending_entries(h: &Harness) -> u64 {
     redis::cmd("HLEN")
-        .arg(h.queue.keys().pending())
+        .arg(h.conn.keys().pending())
         .query_async(&mut h.redis.clone())
         .await
         .unwrap()
@@ -305,10 +307,10 @@ async fn pending_entries(h: &Harness) -> u64 {
 #[tokio::test]
 async fn a_batch_is_acknowledged_while_the_next_is_stored_and_at_once_when_none_follows() {
     let h = Harness::new().await;
-    let worker = h.worker().await; // batches of 64
+    let mut worker = h.worker().await; // batches of 64
     // Listed as live, so that the queue's counters read its processing lists.
     let lease = std::time::Duration::from_secs(60);
-    h.queue.heartbeat(&worker.config.consumer, lease).await.unwrap();
+    worker.lease().heartbeat(lease).await.unwrap();
     h.push_users(1, 100).await;
     let cancel = CancellationToken::new();
     let wait = std::time::Duration::from_millis(10);

@@ -3,10 +3,11 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use consumer::worker::{Worker, WorkerConfig};
+use consumer::pipeline::{Pipeline, PipelineConfig};
 use mysql_async::prelude::Queryable;
 use registry::domain::{StoredUser, UserId};
-use registry::queue::{Message, Queue, Timeouts};
+use registry::message::Message;
+use registry::queue::{Connection, Lease, QueueMonitor, Timeouts};
 use registry::store::Store;
 use registry::testing::{
     drop_test_data, shared_mysql_base, shared_redis_url, sweep_test_databases, test_database_name, unique_name,
@@ -17,7 +18,10 @@ pub struct Harness {
     pub redis_url: String,
     pub mysql_url: String,
     pub prefix: String,
-    pub queue: Queue,
+    /// The test's own connection to the queue's keys.
+    pub conn: Connection,
+    /// The queue's counters.
+    pub queue: QueueMonitor,
     pub redis: redis::aio::MultiplexedConnection,
 }
 
@@ -30,7 +34,8 @@ impl Harness {
     pub async fn with(redis_url: String, mysql_base: String) -> Self {
         let prefix = unique_name("t-");
         let mysql_url = format!("{mysql_base}{}", test_database_name());
-        let queue = Queue::connect(&redis_url, &prefix, Timeouts::INTERACTIVE).unwrap();
+        let conn = Connection::connect(&redis_url, &prefix, Timeouts::INTERACTIVE).unwrap();
+        let queue = QueueMonitor::new(conn.clone());
         let redis = redis::Client::open(redis_url.as_str())
             .unwrap()
             .get_multiplexed_async_connection()
@@ -40,6 +45,7 @@ impl Harness {
             redis_url,
             mysql_url,
             prefix,
+            conn,
             queue,
             redis,
         }
@@ -59,7 +65,7 @@ impl Harness {
 
     /// Pushes raw messages as a producer would (queue + pending entry).
     pub async fn push(&self, raw: &[String]) {
-        let keys = self.queue.keys();
+        let keys = self.conn.keys();
         let mut pipe = redis::pipe();
         for m in raw {
             pipe.lpush(keys.queue(), m).ignore();
@@ -86,19 +92,23 @@ impl Harness {
             .unwrap()
     }
 
-    pub async fn worker(&self) -> Worker {
-        let config = WorkerConfig {
-            consumer: unique_name("w-"),
+    /// A lease of a new consumer over this test's queue.
+    pub fn lease(&self) -> Lease {
+        Lease::new(self.conn.clone(), unique_name("w-")).unwrap()
+    }
+
+    pub async fn worker(&self) -> Pipeline {
+        let config = PipelineConfig {
             batch_size: 64,
             max_attempts: 3,
             cache_ttl: Duration::from_secs(60),
         };
-        Worker::new(self.queue.clone(), self.store().await, config).unwrap()
+        Pipeline::new(self.lease(), self.store().await, config)
     }
 
     /// Runs batches until the queue is empty.
     pub async fn drain(&self) {
-        let worker = self.worker().await;
+        let mut worker = self.worker().await;
         worker
             .drain(Duration::from_millis(100), &CancellationToken::new())
             .await

@@ -63,7 +63,7 @@ impl HealthApi {
     /// Redis and MySQL both answer.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
-        let (redis, mysql) = tokio::join!(state.queue.ping(), state.store.ping());
+        let (redis, mysql) = tokio::join!(state.monitor.ping(), state.store.ping());
         readiness(redis.is_ok(), mysql.is_ok())
     }
 }

@@ -1,4 +1,4 @@
-//! `/api/users` and `/api/stats`.
+//! `/api/users` and `/api/stats`: parse, call one service, map its answer.
 
 use std::sync::Arc;
 
@@ -6,9 +6,9 @@ use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
-use registry::coalesce::CoalesceError;
-use registry::domain::{NewUser, UserId};
-use registry::queue::{EnqueueRequest, Enqueued, IdempotencyRecord, Lookup, MessageTail, QueueError};
+use registry::directory::{FindError, Found};
+use registry::domain::{IdempotencyKey, UserId};
+use registry::registrar::{AcceptError, Submission};
 
 use super::ApiTags;
 use super::views::{
@@ -41,9 +41,6 @@ impl CreateUserResponse {
     }
 }
 
-/// Longest accepted `Idempotency-Key`.
-const MAX_IDEMPOTENCY_KEY: usize = 128;
-
 #[OpenApi(prefix_path = "/api", tag = "ApiTags::Users")]
 impl UsersApi {
     /// Add a user: validated, queued in Redis and stored by a consumer shortly after.
@@ -66,38 +63,23 @@ impl UsersApi {
             .get("idempotency-key")
             .is_some_and(|v| v.to_str().is_err())
         {
-            return Err(invalid_idempotency_key());
+            return Err(ApiError::invalid_idempotency_key());
         }
-        // The canonical body is needed (and built) only when a key is given.
-        let idempotency = key
+        let key = key
             .0
-            .map(check_idempotency_key)
-            .transpose()?
-            .map(|k| (k, canonical_body(&body)));
-        if let Some((key, canonical)) = &idempotency {
-            let known = state
-                .queue
-                .idempotency_record(key)
-                .await
-                .map_err(|e| ApiError::unavailable("the queue", &e))?;
-            if let Some(record) = known {
-                return answer_known(record, canonical);
-            }
-        }
-        let user =
-            NewUser::parse(&body.name.0, body.email.as_ref().map(|e| e.0.as_str())).map_err(ApiError::invalid_field)?;
-        let tail = MessageTail::accepted_now(&user, &request_id);
-        let idempotency = idempotency.as_ref().map(|(k, c)| (k.as_str(), c.as_str()));
-        match enqueue(&state, &tail, idempotency, user.email_key()).await? {
-            Enqueued::New(id) => {
-                tracing::info!(user_id = %id, "user queued");
-                Ok(CreateUserResponse::accepted(id))
-            }
-            Enqueued::Known(record) => answer_known(record, idempotency.map_or("", |(_, c)| c)),
-            other => Err(ApiError::unavailable(
-                "the queue",
-                &QueueError::Protocol(format!("an unchecked enqueue answered {other:?}")),
-            )),
+            .map(|raw| IdempotencyKey::parse(&raw))
+            .transpose()
+            .map_err(|_| ApiError::invalid_idempotency_key())?;
+        let submission = Submission {
+            name: &body.name.0,
+            email: body.email.as_ref().map(|e| e.0.as_str()),
+        };
+        match state.registrar.accept(submission, &request_id, key.as_ref()).await {
+            Ok(accepted) => Ok(CreateUserResponse::accepted(accepted.id())),
+            Err(AcceptError::Invalid(err)) => Err(ApiError::invalid_field(err)),
+            Err(AcceptError::EmailTaken) => Err(ApiError::email_taken()),
+            Err(AcceptError::KeyReused) => Err(ApiError::idempotency_mismatch()),
+            Err(AcceptError::QueueUnavailable(err)) => Err(ApiError::unavailable("the queue", &err)),
         }
     }
 
@@ -112,47 +94,23 @@ impl UsersApi {
     ) -> Result<Json<UserView>, ApiError> {
         let id = UserId::new(id.0)
             .ok_or_else(|| ApiError::bad_request("invalid_id", "the id must be a positive integer", None))?;
-        let redis = state.lookups.call(id).await;
-        state.metrics.cache_lookup(matches!(redis, Ok(Lookup::Cached(_))));
-        match &redis {
-            Ok(Lookup::Cached(user)) => {
-                return Ok(Json(UserView::Stored(StoredView::new(user.clone(), Some("cache")))));
-            }
-            Ok(Lookup::Pending(msg)) => {
-                return Ok(Json(UserView::Pending(PendingView {
-                    id: msg.id,
-                    name: msg.name.clone(),
-                    email: msg.email.clone().into(),
-                    source: "queue".into(),
-                })));
-            }
-            Ok(Lookup::Unknown) => {}
-            Err(err) => tracing::warn!(error = %err, "cache unreachable; reading from MySQL"),
-        }
-        let stored = state
-            .store
-            .find_user(id)
-            .await
-            .map_err(|e| ApiError::unavailable("the database", &e))?;
-        if let Some(user) = stored {
-            if redis.is_ok()
-                && let Err(err) = state.queue.cache_user(&user, state.cache_ttl).await
-            {
-                tracing::warn!(error = %err, "could not fill the cache");
-            }
-            return Ok(Json(UserView::Stored(StoredView::new(user, Some("database")))));
-        }
-        let rejection = state
-            .store
-            .find_rejection(id)
-            .await
-            .map_err(|e| ApiError::unavailable("the database", &e))?;
-        match (rejection, redis) {
-            (Some(reason), _) => Ok(Json(UserView::Rejected(RejectedView { id: id.get(), reason }))),
-            // Redis is down: the user may be queued there, so "unknown" would be a guess.
-            (None, Err(err)) => Err(ApiError::unavailable("the queue", &err)),
-            (None, Ok(_)) => Err(ApiError::user_not_found(id.get())),
-        }
+        let found = state.directory.find(id).await;
+        state.metrics.cache_lookup(matches!(found, Ok(Found::Cached(_))));
+        let view = match found {
+            Ok(Found::Cached(user)) => UserView::Stored(StoredView::new(user, Some("cache"))),
+            Ok(Found::Stored(user)) => UserView::Stored(StoredView::new(user, Some("database"))),
+            Ok(Found::Pending(message)) => UserView::Pending(PendingView {
+                id: message.id,
+                name: message.name,
+                email: message.email.into(),
+                source: "queue".into(),
+            }),
+            Ok(Found::Rejected(reason)) => UserView::Rejected(RejectedView { id: id.get(), reason }),
+            Err(FindError::NotFound) => return Err(ApiError::user_not_found(id.get())),
+            Err(FindError::DatabaseUnavailable(err)) => return Err(ApiError::unavailable("the database", &err)),
+            Err(FindError::QueueUnavailable(err)) => return Err(ApiError::unavailable("the queue", &err)),
+        };
+        Ok(Json(view))
     }
 
     /// List stored users, newest first, a page at a time.
@@ -187,7 +145,7 @@ impl UsersApi {
     /// Counts: stored users, the latest one, the queue, live consumers, and this host.
     #[oai(path = "/stats", method = "get", operation_id = "stats", tag = "ApiTags::Operations")]
     async fn stats(&self, state: Data<&Arc<AppState>>) -> Result<Json<StatsView>, ApiError> {
-        let (stored, queue) = tokio::join!(state.store.count_and_latest(), state.queue.stats());
+        let (stored, queue) = tokio::join!(state.store.count_and_latest(), state.monitor.stats());
         let (users, latest) = stored.map_err(|e| ApiError::unavailable("the database", &e))?;
         let queue = queue.map_err(|e| ApiError::unavailable("the queue", &e))?;
         Ok(Json(StatsView {
@@ -206,73 +164,4 @@ impl UsersApi {
 
 fn default_limit() -> u32 {
     20
-}
-
-fn check_idempotency_key(key: String) -> Result<String, ApiError> {
-    let printable = key.bytes().all(|b| b.is_ascii_graphic() || b == b' ');
-    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !printable {
-        return Err(invalid_idempotency_key());
-    }
-    Ok(key)
-}
-
-fn invalid_idempotency_key() -> ApiError {
-    ApiError::bad_request(
-        "invalid_idempotency_key",
-        "Idempotency-Key must be 1 to 128 printable ASCII characters",
-        None,
-    )
-}
-
-/// The request body as compared for idempotency: trimmed name and email.
-fn canonical_body(body: &NewUserBody) -> String {
-    serde_json::to_string(&(body.name.0.trim(), body.email.as_ref().map(|e| e.0.trim()))).expect("strings serialize")
-}
-
-fn answer_known(record: IdempotencyRecord, canonical: &str) -> Result<CreateUserResponse, ApiError> {
-    if record.body != canonical {
-        return Err(ApiError::idempotency_mismatch());
-    }
-    Ok(CreateUserResponse::accepted(record.id))
-}
-
-/// Queues the user unless its email is stored already (then `409`). Redis answers that within
-/// the enqueue once it knows every stored email (see `registry::emails`): an email never
-/// accepted before is not stored. When Redis does not know them all yet, or when it has seen
-/// the email before (its user may be queued, refused, stored, or deleted by hand), MySQL is
-/// asked, and the user is then queued without the check (also when MySQL does not answer: the
-/// consumer refuses a duplicate). The enqueue resends briefly while Redis refuses connections
-/// (nothing was sent, so a resend cannot queue twice).
-async fn enqueue(
-    state: &AppState,
-    tail: &MessageTail<'_>,
-    idempotency: Option<(&str, &str)>,
-    email_key: Option<String>,
-) -> Result<Enqueued, ApiError> {
-    let queue = |check: bool| {
-        let request = EnqueueRequest::new(tail, idempotency, email_key.as_deref(), check);
-        async move {
-            state
-                .enqueuer
-                .call(request)
-                .await
-                .map_err(|e: CoalesceError<QueueError>| ApiError::unavailable("the queue", &e))
-        }
-    };
-    match queue(true).await? {
-        Enqueued::EmailListed => {}
-        Enqueued::EmailsNotLoaded => state.emails.kick(),
-        done => return Ok(done),
-    }
-    let Some(key) = email_key.clone() else {
-        let protocol = QueueError::Protocol("the enqueue script checked an email it was not given".into());
-        return Err(ApiError::unavailable("the queue", &protocol));
-    };
-    // An early check only: the consumer refuses a duplicate that slips past it.
-    match state.email_checks.call(key).await {
-        Ok(true) => return Err(ApiError::email_taken()),
-        Ok(false) => {}
-        Err(err) => tracing::warn!(error = %err, "email check skipped: MySQL unreachable"),
-    }
-    queue(false).await
 }

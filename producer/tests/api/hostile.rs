@@ -8,33 +8,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::{TestApp, spawn_app};
-
-impl TestApp {
-    /// `127.0.0.1:PORT` of the producer.
-    fn addr(&self) -> &str {
-        self.base.trim_start_matches("http://")
-    }
-
-    /// Sends raw bytes on a new connection and returns what the server answers until it
-    /// closes the connection (or `within` passes).
-    async fn raw_exchange(&self, request: &[u8], within: Duration) -> String {
-        let mut stream = TcpStream::connect(self.addr()).await.unwrap();
-        stream.write_all(request).await.unwrap();
-        let mut answer = Vec::new();
-        let _ = tokio::time::timeout(within, stream.read_to_end(&mut answer)).await;
-        String::from_utf8_lossy(&answer).into_owned()
-    }
-
-    async fn assert_still_serving(&self) {
-        let (status, body) = self.get_json("/health/live").await;
-        assert_eq!(
-            (status, body["status"].as_str()),
-            (200, Some("ok")),
-            "the server still serves"
-        );
-    }
-}
+use crate::helpers::spawn_app;
 
 /// Reads until the server closes the connection; returns how long that took and what came.
 async fn until_closed(mut stream: TcpStream, limit: Duration) -> (Duration, Vec<u8>) {
@@ -163,7 +137,11 @@ async fn a_chunked_body_is_limited_as_a_declared_one_is() {
         answer.lines().next()
     );
     assert!(answer.contains(r#""error":"#), "the refusal is a JSON error: {answer}");
-    assert_eq!(app.state.queue.stats().await.unwrap().pending, 0, "nothing was queued");
+    assert_eq!(
+        app.state.monitor.stats().await.unwrap().pending,
+        0,
+        "nothing was queued"
+    );
 
     let small = br#"{"name": "Chunked", "email": null}"#;
     let answer = app.raw_exchange(&chunked_post(small, 7), Duration::from_secs(10)).await;
@@ -173,7 +151,7 @@ async fn a_chunked_body_is_limited_as_a_declared_one_is() {
         answer.lines().next()
     );
     assert!(answer.contains(r#""status":"queued""#), "{answer}");
-    let queued = app.state.queue.stats().await.unwrap().pending;
+    let queued = app.state.monitor.stats().await.unwrap().pending;
     assert_eq!(queued, 1, "the user was queued once");
     app.cleanup().await;
 }
@@ -219,54 +197,6 @@ async fn thousands_of_idle_connections_do_not_stop_a_request() {
         started.elapsed()
     );
     drop(idle);
-    app.cleanup().await;
-}
-
-#[tokio::test]
-async fn hostile_names_are_stored_and_returned_byte_for_byte() {
-    let app = spawn_app().await;
-    let names = [
-        "Robert'); DROP TABLE users;--".to_owned(),
-        "' OR '1'='1' -- ".trim().to_owned(),
-        "\"; SELECT SLEEP(10); --".to_owned(),
-        "Ada\\'s \\\"backslashes\\\\".to_owned(),
-        "<script>alert('x')</script>".to_owned(),
-        "<img src=x onerror=alert(1)>&amp;".to_owned(),
-        "${jndi:ldap://example.com/a} %s%n%x {{7*7}}".to_owned(),
-        "NULL".to_owned(),
-        "\\N".to_owned(),
-        "\u{202E}gnp.exe\u{202C} \u{200F}שלום\u{200E} مرحبا".to_owned(),
-        "👩‍👩‍👧‍👦 🏳️‍🌈 🇺🇦 👍🏽".to_owned(),
-        "Z\u{351}\u{334}\u{358}a\u{35c}l\u{340}g\u{36a}o e\u{301} n\u{303}".to_owned(),
-        "\u{feff}BOM\u{200b}zero\u{2060}width\u{a0}nbsp".to_owned(),
-        "漢".repeat(100),
-        "𠜎".repeat(100),
-        "\u{10ffff}\u{fffd}\u{fdd0}".to_owned(),
-    ];
-    let mut ids = Vec::new();
-    for name in &names {
-        let resp = app.post_user(&json!({"name": name})).await;
-        assert_eq!(resp.status(), 202, "{name:?} is a valid name");
-        ids.push(resp.json::<Value>().await.unwrap()["id"].as_u64().unwrap());
-    }
-    assert_eq!(app.drain().await, names.len(), "the consumer takes every one");
-    for (name, id) in names.iter().zip(&ids) {
-        for source in ["database", "cache"] {
-            let (status, user) = app.get_json(&format!("/api/users/{id}")).await;
-            assert_eq!((status, user["source"].as_str()), (200, Some(source)));
-            assert_eq!(user["name"].as_str(), Some(name.as_str()), "read from the {source}");
-        }
-    }
-    let (_, page) = app.get_json("/api/users?limit=100").await;
-    let listed: Vec<&str> = page["users"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .rev()
-        .map(|u| u["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(listed, names.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(app.stored_count().await, names.len() as u64, "the table is intact");
     app.cleanup().await;
 }
 
@@ -321,35 +251,10 @@ async fn bytes_that_are_not_utf8_get_a_clear_400() {
         .await;
     assert!(answer.starts_with("HTTP/1.1 400"), "a raw non-UTF-8 path: {answer:?}");
     app.assert_still_serving().await;
-    assert_eq!(app.drain().await, 0, "nothing was queued");
-    app.cleanup().await;
-}
-
-#[tokio::test]
-async fn a_queue_message_that_is_not_utf8_is_dead_lettered_and_the_rest_stored() {
-    let app = spawn_app().await;
-    let mut conn = app.redis().await;
-    let queue = app.state.queue.keys().queue();
-    let _: () = redis::cmd("LPUSH")
-        .arg(&queue)
-        .arg(&b"{\"v\":1,\"id\":7,\"name\":\"\xff\"}"[..])
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    for i in 0..3 {
-        app.add_user(&format!("after the poison {i}"), None).await;
-    }
-    let worker = app.worker().await;
-    let drained = worker
-        .drain(Duration::from_millis(100), &tokio_util::sync::CancellationToken::new())
-        .await;
-    assert!(drained.is_ok(), "a poison message must not stop the batch: {drained:?}");
-    let stats = app.state.queue.stats().await.unwrap();
-    assert_eq!(app.stored_count().await, 3, "the good messages are stored");
     assert_eq!(
-        (stats.pending, stats.processing, stats.dead),
-        (0, 0, 1),
-        "the bad one is a dead letter"
+        app.state.monitor.stats().await.unwrap().pending,
+        0,
+        "nothing was queued"
     );
     app.cleanup().await;
 }

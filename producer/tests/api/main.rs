@@ -1,10 +1,7 @@
-//! API tests of the producer against real Redis and MariaDB servers.
+//! API tests of the producer against real Redis and MariaDB servers. Tests that need a
+//! consumer too live in `e2e/tests/system`.
 
-mod emails;
 mod errors;
 mod helpers;
 mod hostile;
-mod metrics;
-mod outages;
 mod security;
-mod users;

@@ -1,11 +1,14 @@
 //! The dead-letter list: messages that can never be stored, with their reason.
 
-use redis::AsyncCommands;
+use std::sync::LazyLock;
+
+use redis::{AsyncCommands, Script};
 use serde::{Deserialize, Serialize};
 
-use super::scripts::REQUEUE_DEAD;
-use super::{Queue, QueueError};
+use super::{Connection, QueueError};
 use crate::domain::UserId;
+
+static REQUEUE_DEAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/requeue_dead.lua")));
 
 /// One dead letter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,13 +43,27 @@ impl DeadLetter {
     }
 }
 
-impl Queue {
+/// The dead-letter list of a deployment, for `consumer dead list|requeue|purge`.
+pub struct DeadLetters {
+    conn: Connection,
+}
+
+impl DeadLetters {
+    /// The dead letters of the deployment behind `conn`.
+    pub fn new(conn: Connection) -> Self {
+        Self { conn }
+    }
+
     /// Up to `limit` dead letters, newest first.
-    pub async fn dead_letters(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
+    pub async fn list(&self, limit: usize) -> Result<Vec<DeadLetter>, QueueError> {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let raw: Vec<String> = self.conn().lrange(self.keys.dead(), 0, limit as isize - 1).await?;
+        let raw: Vec<String> = self
+            .conn
+            .commands()
+            .lrange(self.conn.keys().dead(), 0, limit as isize - 1)
+            .await?;
         Ok(raw
             .iter()
             .map(|r| {
@@ -62,23 +79,23 @@ impl Queue {
     }
 
     /// Moves up to `limit` of the oldest dead letters back to the queue; returns how many.
-    pub async fn requeue_dead(&self, limit: usize) -> Result<u64, QueueError> {
+    pub async fn requeue(&self, limit: usize) -> Result<u64, QueueError> {
         Ok(REQUEUE_DEAD
-            .key(self.keys.dead())
-            .key(self.keys.queue())
-            .key(self.keys.attempts())
+            .key(self.conn.keys().dead())
+            .key(self.conn.keys().queue())
+            .key(self.conn.keys().attempts())
             .arg(limit)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn.commands())
             .await?)
     }
 
     /// Deletes every dead letter; returns how many there were.
-    pub async fn purge_dead(&self) -> Result<u64, QueueError> {
+    pub async fn purge(&self) -> Result<u64, QueueError> {
         let (count, _): (u64, u64) = redis::pipe()
             .atomic()
-            .llen(self.keys.dead())
-            .del(self.keys.dead())
-            .query_async(&mut self.conn())
+            .llen(self.conn.keys().dead())
+            .del(self.conn.keys().dead())
+            .query_async(&mut self.conn.commands())
             .await?;
         Ok(count)
     }

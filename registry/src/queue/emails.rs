@@ -1,17 +1,34 @@
-//! The set of accepted emails that the enqueue script checks, and its loading from MySQL (see
-//! [`crate::emails`]).
+//! The state of the producer's early duplicate check: the set of accepted emails that the
+//! enqueue script looks new users up in, and its loading from MySQL (see
+//! [`crate::email_loader`]).
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Script};
 
-use super::scripts::{ADD_LOADED_EMAILS, END_EMAILS_LOAD};
-use super::{Queue, QueueError};
+use super::{Connection, QueueError};
 
-impl Queue {
+static ADD_LOADED_EMAILS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(include_str!("scripts/add_loaded_emails.lua")));
+static END_EMAILS_LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/end_emails_load.lua")));
+
+/// The accepted emails in Redis, with the marker that says they are complete and the lock of
+/// the process loading them.
+#[derive(Clone)]
+pub struct EmailIndex {
+    conn: Connection,
+}
+
+impl EmailIndex {
+    /// The email index of the deployment behind `conn`.
+    pub fn new(conn: Connection) -> Self {
+        Self { conn }
+    }
+
     /// Whether the set of emails is marked as holding every stored one.
     pub async fn emails_loaded(&self) -> Result<bool, QueueError> {
-        Ok(self.conn().exists(self.keys.emails_loaded()).await?)
+        Ok(self.conn.commands().exists(self.conn.keys().emails_loaded()).await?)
     }
 
     /// Takes the loading lock for `lease` under `token`; false when another loader holds it.
@@ -20,8 +37,9 @@ impl Queue {
             .conditional_set(redis::ExistenceCheck::NX)
             .with_expiration(redis::SetExpiry::EX(lease.as_secs()));
         let set: Option<String> = self
-            .conn()
-            .set_options(self.keys.emails_loading(), token, options)
+            .conn
+            .commands()
+            .set_options(self.conn.keys().emails_loading(), token, options)
             .await?;
         Ok(set.is_some())
     }
@@ -30,12 +48,12 @@ impl Queue {
     /// is no longer `token`'s.
     pub async fn add_loaded_emails(&self, token: &str, lease: Duration, emails: &[String]) -> Result<bool, QueueError> {
         let held: i64 = ADD_LOADED_EMAILS
-            .key(self.keys.emails())
-            .key(self.keys.emails_loading())
+            .key(self.conn.keys().emails())
+            .key(self.conn.keys().emails_loading())
             .arg(token)
             .arg(lease.as_secs())
             .arg(emails)
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn.commands())
             .await?;
         Ok(held == 1)
     }
@@ -44,11 +62,11 @@ impl Queue {
     /// false when the lock was no longer `token`'s (then nothing is marked).
     pub async fn end_emails_load(&self, token: &str, complete: bool) -> Result<bool, QueueError> {
         let held: i64 = END_EMAILS_LOAD
-            .key(self.keys.emails_loading())
-            .key(self.keys.emails_loaded())
+            .key(self.conn.keys().emails_loading())
+            .key(self.conn.keys().emails_loaded())
             .arg(token)
             .arg(if complete { "1" } else { "0" })
-            .invoke_async(&mut self.conn())
+            .invoke_async(&mut self.conn.commands())
             .await?;
         Ok(held == 1)
     }

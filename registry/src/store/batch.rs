@@ -5,9 +5,9 @@ use std::collections::{HashMap, HashSet};
 use mysql_async::prelude::*;
 use mysql_async::{Transaction, TxOpts, Value};
 
+use super::insert::{Duplicates, insert_users};
 use super::{Store, StoreError, USER_COLUMNS, user_from_row};
-use crate::domain::{NewUser, StoredUser};
-use crate::queue::ValidMessage;
+use crate::domain::{AcceptedUser, StoredUser};
 
 /// Reason recorded for a user whose email another stored user already has.
 pub const EMAIL_TAKEN: &str = "email already registered";
@@ -35,23 +35,15 @@ enum Plan {
 }
 
 impl Store {
-    /// Stores a batch in one transaction. Redelivered messages (same id and request id) are
-    /// successes; a duplicate email is recorded as a rejection; nothing is ever overwritten.
-    ///
-    /// Almost every batch holds only first deliveries of new users, so the batch is first
-    /// inserted as it is, in one statement that commits by itself (as the raw-insert limit's
-    /// do): it stores every row, or, when one row's id or address is taken, fails whole and
-    /// stores none (`ER_DUP_ENTRY`), and the batch is then stored the planned way, which reads
-    /// what is known of each message first (the planned way alone cost a read as long as the
-    /// insert itself). Before that insert, one read of an index range (almost always empty)
-    /// makes sure no refusal is recorded for an id between the batch's lowest and highest: a
-    /// refused message that comes again must stay refused, and its address may be free by
-    /// then if a stored user was deleted by hand. When one is, the batch is planned.
+    /// Stores a batch, exactly once per user. Redelivered messages (same id and request id)
+    /// are successes; a duplicate email is recorded as a rejection; nothing is ever
+    /// overwritten. A batch of new users is one self-committing `INSERT`; any other is planned
+    /// in one transaction (docs/design.md, "Storing a batch").
     #[tracing::instrument(name = "Persisting a batch", skip_all, fields(size = batch.len()))]
-    pub async fn persist(&self, batch: &[ValidMessage]) -> Result<Vec<Outcome>, StoreError> {
+    pub async fn persist(&self, batch: &[AcceptedUser]) -> Result<Vec<Outcome>, StoreError> {
         let mut conn = self.conn().await?;
         if !batch.is_empty() && !refusal_between(&mut conn, batch).await? {
-            let rows: Vec<&ValidMessage> = batch.iter().collect();
+            let rows: Vec<&AcceptedUser> = batch.iter().collect();
             match insert_users(&mut conn, &rows, Duplicates::Fail).await {
                 Ok(_) => return Ok(vec![Outcome::Inserted; batch.len()]),
                 Err(err) if err.is_duplicate_key() => {}
@@ -60,7 +52,7 @@ impl Store {
         }
         let mut tx = conn.start_transaction(TxOpts::default()).await?;
         let plans = plan(&mut tx, batch).await?;
-        let inserts: Vec<&ValidMessage> = batch
+        let inserts: Vec<&AcceptedUser> = batch
             .iter()
             .zip(&plans)
             .filter(|(_, p)| matches!(p, Plan::Insert))
@@ -92,7 +84,7 @@ impl Store {
 
 /// Whether a refusal is recorded for an id between the batch's lowest and highest (latest
 /// committed rows).
-async fn refusal_between(conn: &mut impl Queryable, batch: &[ValidMessage]) -> Result<bool, StoreError> {
+async fn refusal_between(conn: &mut impl Queryable, batch: &[AcceptedUser]) -> Result<bool, StoreError> {
     let ids = batch.iter().map(|m| m.id.get());
     let (lowest, highest) = (ids.clone().min(), ids.max());
     let refused: Option<u8> = conn
@@ -121,7 +113,7 @@ struct Known {
 
 /// Reads what is already stored (latest committed rows) in one query, and decides each
 /// message's fate.
-async fn plan(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Vec<Plan>, StoreError> {
+async fn plan(tx: &mut Transaction<'_>, batch: &[AcceptedUser]) -> Result<Vec<Plan>, StoreError> {
     let Known {
         stored,
         rejected,
@@ -154,7 +146,7 @@ async fn plan(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Vec<Pl
 
 /// One query, three kinds of rows: `(0, id, request_id)` stored users, `(1, id, reason)`
 /// refused users and `(2, 0, email_key)` taken addresses.
-async fn known(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Known, StoreError> {
+async fn known(tx: &mut Transaction<'_>, batch: &[AcceptedUser]) -> Result<Known, StoreError> {
     let ids: Vec<Value> = batch.iter().map(|m| m.id.get().into()).collect();
     let keys: Vec<Value> = batch
         .iter()
@@ -185,69 +177,7 @@ async fn known(tx: &mut Transaction<'_>, batch: &[ValidMessage]) -> Result<Known
     Ok(known)
 }
 
-/// What an `INSERT` of users does when a row's id or address is already stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Duplicates {
-    /// The statement fails whole (`ER_DUP_ENTRY`) and stores no row.
-    Fail,
-    /// That row is a no-op (`ON DUPLICATE KEY UPDATE id = id`); the others are stored.
-    Skip,
-}
-
-/// Inserts users with `created_at` the server's clock; answers how many rows it inserted.
-async fn insert_users(
-    conn: &mut impl Queryable,
-    rows: &[&ValidMessage],
-    duplicates: Duplicates,
-) -> Result<u64, StoreError> {
-    if rows.is_empty() {
-        return Ok(0);
-    }
-    let rows = rows
-        .iter()
-        .map(|m| (m.id.get(), &m.user, m.request_id.as_str(), m.accepted_at));
-    let (sql, params) = users_insert(rows, duplicates);
-    let result = conn.exec_iter(sql, params).await?;
-    let inserted = result.affected_rows();
-    result.drop_result().await?;
-    Ok(inserted)
-}
-
-/// One row of [`new_users_insert`]: id, user, request id, acceptance time (ms).
-pub type UserRow<'a> = (u64, &'a NewUser, &'a str, u64);
-
-/// The statement (text and parameters) a consumer stores a batch of new users with: one
-/// multi-row `INSERT`, `created_at` the server's clock, that fails whole when an id or email is
-/// already stored. `bench insert-limit` measures MariaDB with exactly this statement.
-pub fn new_users_insert<'a>(rows: impl ExactSizeIterator<Item = UserRow<'a>>) -> (String, Vec<Value>) {
-    users_insert(rows, Duplicates::Fail)
-}
-
-fn users_insert<'a>(rows: impl ExactSizeIterator<Item = UserRow<'a>>, duplicates: Duplicates) -> (String, Vec<Value>) {
-    let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; rows.len()].join(",");
-    let on_duplicate = match duplicates {
-        Duplicates::Fail => "",
-        Duplicates::Skip => " ON DUPLICATE KEY UPDATE id = id",
-    };
-    let sql = format!(
-        "INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
-         VALUES {values}{on_duplicate}"
-    );
-    let mut params: Vec<Value> = Vec::with_capacity(rows.len() * 6);
-    for (id, user, request_id, accepted_at) in rows {
-        params.extend([
-            id.into(),
-            user.name.as_str().into(),
-            user.email.as_ref().map(|e| e.as_str()).into(),
-            user.email_key().into(),
-            request_id.into(),
-            accepted_at.into(),
-        ]);
-    }
-    (sql, params)
-}
-
-async fn insert_rejections(tx: &mut Transaction<'_>, batch: &[ValidMessage], plans: &[Plan]) -> Result<(), StoreError> {
+async fn insert_rejections(tx: &mut Transaction<'_>, batch: &[AcceptedUser], plans: &[Plan]) -> Result<(), StoreError> {
     let mut params: Vec<Value> = Vec::new();
     for (m, plan) in batch.iter().zip(plans) {
         if let Plan::Reject(reason) = plan {
@@ -271,11 +201,11 @@ async fn insert_rejections(tx: &mut Transaction<'_>, batch: &[ValidMessage], pla
 /// is retried so that the conflict is classified properly.
 async fn stored_users(
     tx: &mut Transaction<'_>,
-    batch: &[ValidMessage],
+    batch: &[AcceptedUser],
     plans: &[Plan],
     all_inserted: bool,
 ) -> Result<HashMap<u64, StoredUser>, StoreError> {
-    let wanted: Vec<&ValidMessage> = batch
+    let wanted: Vec<&AcceptedUser> = batch
         .iter()
         .zip(plans)
         .filter(|(_, plan)| match plan {

@@ -6,13 +6,12 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use consumer::worker::{Worker, WorkerConfig};
 use registry::config::{MysqlArgs, RedisArgs};
-use registry::queue::{Queue, Timeouts};
+use registry::message::Message;
+use registry::queue::{Ack, Connection, Disposition, Lease, Slot, Timeouts};
 use registry::store::{self, Store};
 use registry::testing::{free_port, shared_mysql_base, unique_name};
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
 
 use super::{Proc, TempDir, spawn_producer, wait_for};
 
@@ -191,7 +190,8 @@ async fn redis_and_mysql_work_over_tls_with_a_private_ca_and_refuse_it_without()
     assert_eq!(resp.status(), 202);
     let id = resp.json::<Value>().await.unwrap()["id"].as_u64().unwrap();
 
-    // The consumer's code path (the same settings, the same constructors) stores it over TLS.
+    // The consumer's code path (the same settings, the same constructors) takes, stores and
+    // acknowledges it over TLS.
     let redis_args = RedisArgs {
         redis_url: redis_url.clone(),
         key_prefix: prefix.clone(),
@@ -203,20 +203,22 @@ async fn redis_and_mysql_work_over_tls_with_a_private_ca_and_refuse_it_without()
         mysql_require_tls: true,
         mysql_ca_file: Some(PathBuf::from(&ca)),
     };
-    let queue = Queue::from_args(&redis_args, Timeouts::INTERACTIVE).unwrap();
+    let conn = Connection::open(&redis_args, Timeouts::INTERACTIVE).unwrap();
     let store = Store::connect(store::options_for(&mysql_args).unwrap()).await.unwrap();
-    let config = WorkerConfig {
-        consumer: unique_name("tls-consumer-"),
-        batch_size: 8,
-        max_attempts: 5,
-        cache_ttl: Duration::from_secs(60),
+    let lease = Lease::new(conn, unique_name("tls-consumer-")).unwrap();
+    let taken = lease.take(Slot::First, 8, Duration::from_millis(100)).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let user = Message::decode_bytes(&taken[0]).unwrap().validate().unwrap();
+    store.persist(std::slice::from_ref(&user)).await.unwrap();
+    let ack = Ack {
+        raw: String::from_utf8(taken[0].clone()).unwrap(),
+        id: Some(user.id),
+        disposition: Disposition::Stored(None),
     };
-    let worker = Worker::new(queue, store, config).unwrap();
-    let taken = worker
-        .drain(Duration::from_millis(100), &CancellationToken::new())
+    lease
+        .acknowledge(Slot::First, &[ack], Duration::from_secs(60))
         .await
         .unwrap();
-    assert_eq!(taken, 1);
     let user: Value = http
         .get(format!("{base}/api/users/{id}"))
         .send()

@@ -1,26 +1,27 @@
 //! The duplicate-email check answered by Redis: a set of the accepted emails, kept by the
 //! enqueue script, loaded from MySQL once, and confirmed with MySQL when it lists an address
-//! (see `registry::emails`).
+//! (see `registry::email_loader`).
 
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use redis::AsyncCommands;
-use registry::emails::Loaded;
+use registry::email_loader::Loaded;
 use registry::testing::{MariaDb, RedisServer};
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, TestApp, spawn_app, spawn_app_with};
+use e2e::Consumer;
+use producer::testing::{Options, TestApp, spawn_app, spawn_app_with};
 
 async fn listed(app: &TestApp, email_key: &str) -> bool {
-    let keys = app.state.queue.keys().clone();
+    let keys = app.keys();
     app.redis().await.sismember(keys.emails(), email_key).await.unwrap()
 }
 
 /// Waits until the set of stored emails is marked complete.
 async fn wait_loaded(app: &TestApp) {
     for _ in 0..100 {
-        if app.state.queue.emails_loaded().await.unwrap_or(false) {
+        if app.email_index().emails_loaded().await.unwrap_or(false) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -43,19 +44,19 @@ async fn the_enqueue_lists_each_accepted_email_and_the_stored_ones_are_loaded_fr
     );
     app.drain().await;
     // As after an upgrade from a version without the set: users in MySQL, none in Redis.
-    let keys = app.state.queue.keys().clone();
+    let keys = app.keys();
     let () = app
         .redis()
         .await
         .del(&[keys.emails(), keys.emails_loaded()])
         .await
         .unwrap();
-    assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Done(5));
-    assert!(app.state.queue.emails_loaded().await.unwrap());
+    assert_eq!(app.email_loader().await.load().await.unwrap(), Loaded::Done(5));
+    assert!(app.email_index().emails_loaded().await.unwrap());
     for i in 0..5 {
         assert!(listed(&app, &format!("early.{i}@example.com")).await);
     }
-    assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Already);
+    assert_eq!(app.email_loader().await.load().await.unwrap(), Loaded::Already);
     let resp = app
         .post_user(&json!({"name": "Copy", "email": "EARLY.0@example.com"}))
         .await;
@@ -175,12 +176,12 @@ async fn once_loaded_redis_answers_the_check_alone_and_a_listed_email_waits_for_
 async fn a_load_runs_alone_and_one_that_lost_its_lock_marks_nothing() {
     let app = spawn_app().await;
     wait_loaded(&app).await;
-    let (queue, keys) = (&app.state.queue, app.state.queue.keys().clone());
+    let (queue, keys) = (app.email_index(), app.keys());
     let lease = Duration::from_secs(60);
     let () = app.redis().await.del(keys.emails_loaded()).await.unwrap();
     assert!(queue.lock_emails_load("first", lease).await.unwrap());
     assert!(!queue.lock_emails_load("second", lease).await.unwrap());
-    assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Elsewhere);
+    assert_eq!(app.email_loader().await.load().await.unwrap(), Loaded::Elsewhere);
     // Redis loses the lock (it expired, or Redis came back empty) while "first" loads.
     let () = app.redis().await.del(keys.emails_loading()).await.unwrap();
     let page = vec!["a@example.com".to_owned()];
@@ -188,7 +189,24 @@ async fn a_load_runs_alone_and_one_that_lost_its_lock_marks_nothing() {
     assert!(!listed(&app, "a@example.com").await, "nothing added without the lock");
     assert!(!queue.end_emails_load("first", true).await.unwrap());
     assert!(!queue.emails_loaded().await.unwrap(), "nothing marked without the lock");
-    assert_eq!(app.state.emails.load().await.unwrap(), Loaded::Done(0));
+    assert_eq!(app.email_loader().await.load().await.unwrap(), Loaded::Done(0));
     assert!(queue.emails_loaded().await.unwrap());
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn an_email_already_stored_answers_409_whatever_its_case() {
+    let app = spawn_app().await;
+    app.add_user("Ada", Some("Ada@Example.com")).await;
+    app.drain().await;
+    let resp = app
+        .post_user(&json!({"name": "Imposter", "email": "ada@example.COM"}))
+        .await;
+    let status = resp.status().as_u16();
+    let json: Value = resp.json().await.expect("errors are JSON");
+    assert_eq!(
+        (status, json["error"].as_str(), json["field"].as_str()),
+        (409, Some("email_taken"), Some("email"))
+    );
     app.cleanup().await;
 }

@@ -3,7 +3,8 @@
 use registry::testing::metric;
 use serde_json::json;
 
-use crate::helpers::{TestApp, spawn_app};
+use e2e::Consumer;
+use producer::testing::{TestApp, spawn_app};
 
 async fn scrape(app: &TestApp) -> String {
     let resp = app.http.get(app.url("/metrics")).send().await.unwrap();

@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use e2e::Consumer;
+use producer::testing::spawn_app;
 
 #[tokio::test]
 async fn a_posted_user_reads_pending_then_stored_from_database_then_from_cache() {
@@ -181,7 +182,7 @@ async fn a_retry_with_the_same_idempotency_key_answers_the_same_id_and_stores_on
 
 #[tokio::test]
 async fn cors_answers_configured_origins_only() {
-    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+    let app = producer::testing::spawn_app_with(producer::testing::Options {
         cors: vec!["https://app.example"],
         ..Default::default()
     })

@@ -2,7 +2,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Options, spawn_app_with};
+use e2e::Consumer;
+use producer::testing::{Options, spawn_app_with};
 use registry::testing::RedisServer;
 
 #[tokio::test]
@@ -37,7 +38,7 @@ async fn a_post_while_redis_is_down_answers_503_and_queues_nothing() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let stats = app.state.queue.stats().await.unwrap();
+    let stats = app.state.monitor.stats().await.unwrap();
     assert_eq!(stats.pending, 1, "only the user accepted before the outage is queued");
     app.cleanup().await;
 }

@@ -1,34 +1,11 @@
-//! The producer's early duplicate-email check, answered by Redis instead of a MySQL query per
-//! request.
-//!
-//! The enqueue script keeps the emails of every user it queues in a set
-//! ([`Keys::emails`](crate::queue::Keys::emails)): it looks a new user's email up there and,
-//! when the email was never accepted, queues the user and adds the email in the same run. Every
-//! stored user was queued first, so an email missing from the set is not stored, once the set
-//! also holds the emails stored before it existed. A marker key says so
-//! ([`Keys::emails_loaded`](crate::queue::Keys::emails_loaded)). Until then (a new deployment,
-//! or a Redis that came back empty) the producer asks MySQL, as it did for every request
-//! before, and has the set loaded: [`EmailLoader`] copies every stored email from MySQL, a page
-//! at a time, and then sets the marker.
-//!
-//! An email in the set is not necessarily stored: its user may still be queued, or have been
-//! refused, or deleted by hand. The producer asks MySQL before it answers `409`, and queues the
-//! user when MySQL says the email is free or does not answer (the consumer refuses a
-//! duplicate).
-//!
-//! Why a marked set stays complete: a user queued after the load took its lock has its email
-//! added by its enqueue, and so has a user queued before, unless Redis lost its data since; the
-//! load then started after that loss (the loss took the marker with it) and reads every row
-//! committed before each page. The one gap: a user whose message was already taken by a
-//! consumer when Redis lost its data, and committed after the load read past its id. Its email
-//! is missing from the set, and a later duplicate of it slips past the producer and is refused
-//! by the consumer, as the contract allows. A load that runs across a loss of Redis's data
-//! loses its lock with it, and marks nothing.
+//! Loads the stored emails from MySQL into Redis, so that the enqueue script can answer the
+//! producer's early duplicate check alone. Why a loaded set stays complete, and its one gap:
+//! docs/design.md, "The early email check".
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::queue::{Queue, QueueError};
+use crate::queue::{EmailIndex, QueueError};
 use crate::store::{Store, StoreError};
 
 /// Emails read from MySQL (and added to Redis) at a time.
@@ -68,7 +45,7 @@ pub enum Loaded {
 /// Loads the stored emails into Redis, one load at a time per process (and per deployment,
 /// through a lock in Redis).
 pub struct EmailLoader {
-    queue: Queue,
+    index: EmailIndex,
     store: Store,
     /// Whether a load of this process runs, and the earliest time for the next one.
     state: Mutex<(bool, Option<Instant>)>,
@@ -76,9 +53,9 @@ pub struct EmailLoader {
 
 impl EmailLoader {
     /// A loader over this deployment's Redis and MySQL.
-    pub fn new(queue: Queue, store: Store) -> Arc<Self> {
+    pub fn new(index: EmailIndex, store: Store) -> Arc<Self> {
         Arc::new(Self {
-            queue,
+            index,
             store,
             state: Mutex::new((false, None)),
         })
@@ -118,7 +95,7 @@ impl EmailLoader {
     /// Loads every stored email into Redis and marks the set complete, unless it is complete
     /// already or another process holds the lock.
     pub async fn load(&self) -> Result<Loaded, LoadError> {
-        if self.queue.emails_loaded().await? {
+        if self.index.emails_loaded().await? {
             return Ok(Loaded::Already);
         }
         let token = format!(
@@ -127,7 +104,7 @@ impl EmailLoader {
             std::process::id(),
             uuid::Uuid::new_v4().simple()
         );
-        if !self.queue.lock_emails_load(&token, LEASE).await? {
+        if !self.index.lock_emails_load(&token, LEASE).await? {
             return Ok(Loaded::Elsewhere);
         }
         tracing::info!("loading the stored emails into Redis for the duplicate check");
@@ -135,7 +112,7 @@ impl EmailLoader {
         let result = self.copy(&token).await;
         let complete = matches!(result, Ok(Some(_)));
         // Released whatever happened; the set is marked complete only if every page went in.
-        let released = self.queue.end_emails_load(&token, complete).await;
+        let released = self.index.end_emails_load(&token, complete).await;
         let loaded = match (result?, released?) {
             (Some(n), true) => n,
             _ => return Ok(Loaded::Abandoned),
@@ -153,7 +130,7 @@ impl EmailLoader {
         let (mut after, mut loaded) = (0, 0u64);
         loop {
             let (emails, last) = self.store.email_keys_after(after, PAGE).await?;
-            if !self.queue.add_loaded_emails(token, LEASE, &emails).await? {
+            if !self.index.add_loaded_emails(token, LEASE, &emails).await? {
                 return Ok(None);
             }
             let before = loaded;

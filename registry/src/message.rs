@@ -1,8 +1,12 @@
-//! The queue message: versioned JSON carrying the id, the user, acceptance time and request id.
+//! The queue message, in one place: versioned JSON carrying an [`AcceptedUser`].
+//!
+//! The producer cannot write a whole message: the id is allocated inside the enqueue script,
+//! atomically with the push. It writes the [`MessageTail`] (everything after the id), and the
+//! script writes [`head`], the id and a comma before it. Both halves are defined here.
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{FieldError, NewUser, UserId};
+use crate::domain::{AcceptedUser, FieldError, NewUser, UserId};
 
 /// The message format version this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -25,8 +29,13 @@ pub struct Message {
     pub request_id: String,
 }
 
-/// The message without `v` and `id`: the producer's enqueue script adds those, since the
-/// id is allocated inside the script, atomically with the push.
+/// What a message starts with, up to its id: the enqueue script writes `head() .. id .. ','
+/// .. tail`.
+pub fn head() -> String {
+    format!("{{\"v\":{VERSION},\"id\":")
+}
+
+/// The message after its id, as the producer writes it for the enqueue script.
 #[derive(Debug, Clone, Serialize)]
 pub struct MessageTail<'a> {
     /// The user's name.
@@ -50,10 +59,15 @@ impl<'a> MessageTail<'a> {
         }
     }
 
-    /// JSON of the tail without its opening brace: `"name":...}`, for the enqueue script.
+    /// JSON of the tail without its opening brace: `"name":...}`.
     pub fn encode(&self) -> String {
         let json = serde_json::to_string(self).expect("a message tail always serializes");
         json[1..].to_owned()
+    }
+
+    /// The whole message as the enqueue script writes it for `id` (for tests and tools).
+    pub fn complete(&self, id: u64) -> String {
+        format!("{}{id},{}", head(), self.encode())
     }
 }
 
@@ -75,26 +89,10 @@ pub enum DecodeError {
 }
 
 impl DecodeError {
-    /// The dead-letter cause of a message that fails this way.
-    pub fn cause(&self) -> super::DeadCause {
-        match self {
-            Self::Undecodable(_) | Self::Version(_) => super::DeadCause::Undecodable,
-            Self::Id | Self::Invalid(_) => super::DeadCause::Invalid,
-        }
+    /// Whether the message could not even be read (as opposed to read and found invalid).
+    pub fn is_unreadable(&self) -> bool {
+        matches!(self, Self::Undecodable(_) | Self::Version(_))
     }
-}
-
-/// A decoded message whose fields are valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ValidMessage {
-    /// The user's id.
-    pub id: UserId,
-    /// The user.
-    pub user: NewUser,
-    /// Acceptance time, ms since the Unix epoch.
-    pub accepted_at: u64,
-    /// The request id.
-    pub request_id: String,
 }
 
 impl Message {
@@ -114,13 +112,13 @@ impl Message {
     }
 
     /// Checks version, id and fields.
-    pub fn validate(self) -> Result<ValidMessage, DecodeError> {
+    pub fn validate(self) -> Result<AcceptedUser, DecodeError> {
         if self.v != VERSION {
             return Err(DecodeError::Version(self.v));
         }
         let id = UserId::new(self.id).ok_or(DecodeError::Id)?;
         let user = NewUser::parse(&self.name, self.email.as_deref()).map_err(DecodeError::Invalid)?;
-        Ok(ValidMessage {
+        Ok(AcceptedUser {
             id,
             user,
             accepted_at: self.accepted_at,
@@ -134,15 +132,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_tail_completed_by_the_script_decodes_to_the_same_user() {
+    fn a_tail_completed_as_the_script_does_decodes_to_the_same_user() {
         let tail = MessageTail {
             name: "Zoë \"Z\" O'Neil",
             email: Some("z@example.com"),
             accepted_at: 7,
             request_id: "r-1",
         };
-        let raw = format!("{{\"v\":1,\"id\":29000000000001,{}", tail.encode());
-        let msg = Message::decode(&raw).unwrap().validate().unwrap();
+        let msg = Message::decode(&tail.complete(29_000_000_000_001))
+            .unwrap()
+            .validate()
+            .unwrap();
         assert_eq!(msg.id.get(), 29_000_000_000_001);
         assert_eq!(msg.user.name.as_str(), "Zoë \"Z\" O'Neil");
         assert_eq!(msg.user.email.unwrap().as_str(), "z@example.com");

@@ -1,0 +1,9 @@
+//! The system under test as a whole: the producer's API with a consumer's pipeline storing
+//! what it queues, against real Redis and MariaDB servers.
+
+mod emails;
+mod hostile;
+mod metrics;
+mod outages;
+mod processes;
+mod users;

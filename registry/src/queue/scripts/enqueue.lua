@@ -1,0 +1,83 @@
+-- Enqueues a batch of users (one or many) atomically: registry::queue::enqueue::Enqueuer.
+-- KEYS: last-id, queue, pending, emails, emails-loaded, then one idempotency key per user
+--   (any key of the deployment, e.g. last-id, for a user without one).
+-- ARGV: id floor, idempotency TTL (s), id epoch (ms), message head, then per user: message
+--   tail, use idempotency ('1'/'0'), canonical body, lower-cased email ('' for none), check
+--   the email first ('1'/'0').
+-- Returns per user, in order, a status and a value (statuses as EnqueueStatus reads them).
+-- Writes happen after every read, pushes before idempotency records: an error cannot leave a
+-- key recorded for a message that was not pushed.
+local KNOWN, QUEUED, EMAIL_LISTED, EMAILS_NOT_LOADED = 0, 1, 2, 3
+local FIXED, PER_USER = 4, 5
+local n = #KEYS - 5
+local t = redis.call('TIME')
+local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])) * 1024
+local floor = tonumber(ARGV[1])
+local head = ARGV[4]
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local out, msgs, fields, records, fresh, emails = {}, {}, {}, {}, {}, {}
+
+-- The emails to check, looked up in one SMISMEMBER for the whole batch.
+local wanted, listed, loaded = {}, {}, true
+for i = 1, n do
+  local a = FIXED + PER_USER * (i - 1)
+  if ARGV[a + 4] ~= '' and ARGV[a + 5] == '1' then wanted[#wanted + 1] = ARGV[a + 4] end
+end
+if #wanted > 0 then
+  loaded = redis.call('EXISTS', KEYS[5]) == 1
+  if loaded then
+    local found = redis.call('SMISMEMBER', KEYS[4], unpack(wanted))
+    for j = 1, #wanted do
+      if found[j] == 1 then listed[wanted[j]] = true end
+    end
+  end
+end
+
+for i = 1, n do
+  local a, key = FIXED + PER_USER * (i - 1), KEYS[5 + i]
+  local tail, keyed, canonical, email, check = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local prev = nil
+  if keyed == '1' then prev = fresh[key] or redis.call('GET', key) end
+  local status = QUEUED
+  if prev then
+    status = KNOWN
+  elseif email ~= '' and check == '1' then
+    if not loaded then
+      status = EMAILS_NOT_LOADED
+    elseif listed[email] then
+      status = EMAIL_LISTED
+    end
+  end
+  if status == KNOWN then
+    out[#out + 1] = status
+    out[#out + 1] = prev
+  elseif status ~= QUEUED then
+    out[#out + 1] = status
+    out[#out + 1] = ''
+  else
+    last = math.max(now, last + 1, floor)
+    local id = string.format('%.0f', last)
+    local msg = head .. id .. ',' .. tail
+    msgs[#msgs + 1] = msg
+    fields[#fields + 1] = id
+    fields[#fields + 1] = msg
+    if keyed == '1' then
+      fresh[key] = id .. '\n' .. canonical
+      records[#records + 1] = key
+    end
+    if email ~= '' then emails[#emails + 1] = email end
+    out[#out + 1] = status
+    out[#out + 1] = id
+  end
+end
+
+if #msgs > 0 then
+  redis.call('SET', KEYS[1], string.format('%.0f', last))
+  redis.call('LPUSH', KEYS[2], unpack(msgs))
+  redis.call('HSET', KEYS[3], unpack(fields))
+  if #emails > 0 then redis.call('SADD', KEYS[4], unpack(emails)) end
+  for _, key in ipairs(records) do
+    redis.call('SET', key, fresh[key], 'EX', ARGV[2])
+  end
+end
+return out

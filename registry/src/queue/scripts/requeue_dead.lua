@@ -1,0 +1,16 @@
+-- Moves the oldest dead letters' messages back to the queue: registry::queue::DeadLetters.
+-- KEYS: dead, queue, attempts. ARGV: how many at most. Returns how many moved.
+local n = 0
+for i = 1, tonumber(ARGV[1]) do
+  local e = redis.call('RPOP', KEYS[1])
+  if not e then break end
+  local ok, d = pcall(cjson.decode, e)
+  if ok and type(d) == 'table' and type(d.message) == 'string' then
+    redis.call('LPUSH', KEYS[2], d.message)
+    if type(d.id) == 'number' then redis.call('HDEL', KEYS[3], string.format('%.0f', d.id)) end
+    n = n + 1
+  else
+    redis.call('LPUSH', KEYS[1], e)
+  end
+end
+return n

@@ -1,0 +1,70 @@
+//! The `INSERT` of a batch of users: one multi-row statement, as the consumer and the raw
+//! insert limit of the benchmark send it.
+
+use mysql_async::Value;
+use mysql_async::prelude::*;
+
+use super::StoreError;
+use crate::domain::{AcceptedUser, NewUser};
+
+/// What an `INSERT` of users does when a row's id or address is already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Duplicates {
+    /// The statement fails whole (`ER_DUP_ENTRY`) and stores no row.
+    Fail,
+    /// That row is a no-op (`ON DUPLICATE KEY UPDATE id = id`); the others are stored.
+    Skip,
+}
+
+/// Inserts users with `created_at` the server's clock; answers how many rows it inserted.
+pub(super) async fn insert_users(
+    conn: &mut impl Queryable,
+    rows: &[&AcceptedUser],
+    duplicates: Duplicates,
+) -> Result<u64, StoreError> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let rows = rows
+        .iter()
+        .map(|m| (m.id.get(), &m.user, m.request_id.as_str(), m.accepted_at));
+    let (sql, params) = users_insert(rows, duplicates);
+    let result = conn.exec_iter(sql, params).await?;
+    let inserted = result.affected_rows();
+    result.drop_result().await?;
+    Ok(inserted)
+}
+
+/// One row of [`new_users_insert`]: id, user, request id, acceptance time (ms).
+pub type UserRow<'a> = (u64, &'a NewUser, &'a str, u64);
+
+/// The statement (text and parameters) a consumer stores a batch of new users with: one
+/// multi-row `INSERT`, `created_at` the server's clock, that fails whole when an id or email is
+/// already stored. `bench insert-limit` measures MariaDB with exactly this statement.
+pub fn new_users_insert<'a>(rows: impl ExactSizeIterator<Item = UserRow<'a>>) -> (String, Vec<Value>) {
+    users_insert(rows, Duplicates::Fail)
+}
+
+fn users_insert<'a>(rows: impl ExactSizeIterator<Item = UserRow<'a>>, duplicates: Duplicates) -> (String, Vec<Value>) {
+    let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; rows.len()].join(",");
+    let on_duplicate = match duplicates {
+        Duplicates::Fail => "",
+        Duplicates::Skip => " ON DUPLICATE KEY UPDATE id = id",
+    };
+    let sql = format!(
+        "INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
+         VALUES {values}{on_duplicate}"
+    );
+    let mut params: Vec<Value> = Vec::with_capacity(rows.len() * 6);
+    for (id, user, request_id, accepted_at) in rows {
+        params.extend([
+            id.into(),
+            user.name.as_str().into(),
+            user.email.as_ref().map(|e| e.as_str()).into(),
+            user.email_key().into(),
+            request_id.into(),
+            accepted_at.into(),
+        ]);
+    }
+    (sql, params)
+}

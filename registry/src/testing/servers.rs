@@ -1,0 +1,221 @@
+//! Server processes of the tests: started on free ports in folders of their own, killed (and
+//! their folders removed) when dropped, and by a watchdog if the test binary dies first.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{free_port, unique_name};
+
+fn work_dir(kind: &str) -> PathBuf {
+    let root = std::env::var_os("CARGO_TARGET_TMPDIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir)
+        .join("test-servers");
+    let dir = root.join(unique_name(&format!("{kind}-")));
+    std::fs::create_dir_all(&dir).expect("creating a test server folder");
+    dir
+}
+
+fn wait_for_port(port: u16, within: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn wait_for_port_closed(port: u16, within: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < within && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Kills `pid` when this test process exits, even by a crash.
+fn watchdog(pid: u32) {
+    let script = format!(
+        "while kill -0 {} 2>/dev/null; do sleep 1; done; kill -9 {pid} 2>/dev/null",
+        std::process::id()
+    );
+    let _ = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+}
+
+fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A server process of the tests: its port and folder, stopped cleanly on request and
+/// killed (its folder removed) on drop.
+struct Server {
+    child: Option<Child>,
+    port: u16,
+    dir: PathBuf,
+}
+
+impl Server {
+    fn new(kind: &str) -> Self {
+        Self {
+            child: None,
+            port: free_port(),
+            dir: work_dir(kind),
+        }
+    }
+
+    /// Spawns `command`, guards it with a watchdog and waits until it accepts connections.
+    fn launch(&mut self, mut command: Command, what: &str, within: Duration) {
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|_| panic!("{what} must be installed (the test command installs it)"));
+        watchdog(child.id());
+        self.child = Some(child);
+        assert!(
+            wait_for_port(self.port, within),
+            "{what} did not start; see {}",
+            self.dir.display()
+        );
+    }
+
+    /// SIGTERM, then waits for the process to exit and its port to close.
+    fn stop(&mut self, within: Duration) {
+        if let Some(mut child) = self.child.take() {
+            signal(child.id(), "TERM");
+            let _ = child.wait();
+            wait_for_port_closed(self.port, within);
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A redis-server with AOF persistence in its own folder.
+pub struct RedisServer(Server);
+
+impl RedisServer {
+    /// Starts a new server on a free port.
+    pub fn start() -> Self {
+        let mut server = Self(Server::new("redis"));
+        server.start_again();
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.0.port)
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn start_again(&mut self) {
+        let mut command = Command::new("redis-server");
+        command
+            .args(["--port", &self.0.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--appendonly", "yes", "--save", ""])
+            .arg("--dir")
+            .arg(&self.0.dir);
+        self.0.launch(command, "redis-server", Duration::from_secs(10));
+    }
+
+    /// Stops the server (SIGTERM: it writes its AOF and exits).
+    pub fn stop(&mut self) {
+        self.0.stop(Duration::from_secs(5));
+    }
+
+    /// Stops the server and deletes its data: it comes back empty.
+    pub fn restart_empty(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.0.dir);
+        std::fs::create_dir_all(&self.0.dir).expect("recreating the redis folder");
+        self.start_again();
+    }
+}
+
+/// A MariaDB server (root without password on 127.0.0.1) in its own folder.
+pub struct MariaDb(Server);
+
+impl MariaDb {
+    /// Initialises a data folder and starts a server on a free port.
+    pub fn start() -> Self {
+        let server = Server::new("mariadb");
+        let status = Command::new("mariadb-install-db")
+            .args([
+                "--no-defaults",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            ])
+            .arg(format!("--datadir={}", server.dir.join("data").display()))
+            .args(as_root())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("mariadb-install-db must be installed (the test command installs it)");
+        assert!(status.success(), "mariadb-install-db failed");
+        let mut server = Self(server);
+        server.start_again();
+        server
+    }
+
+    /// `mysql://root@127.0.0.1:PORT/DB`.
+    pub fn url(&self, db: &str) -> String {
+        format!("mysql://root@127.0.0.1:{}/{db}", self.0.port)
+    }
+
+    /// Starts the server again on the same port and data.
+    pub fn start_again(&mut self) {
+        let bin = ["/usr/sbin/mariadbd", "/usr/sbin/mysqld"]
+            .into_iter()
+            .find(|p| std::path::Path::new(p).exists())
+            .unwrap_or("mariadbd");
+        let dir = &self.0.dir;
+        let mut command = Command::new(bin);
+        command
+            .arg("--no-defaults")
+            .arg(format!("--datadir={}", dir.join("data").display()))
+            .arg(format!("--socket={}", dir.join("mysqld.sock").display()))
+            .arg(format!("--pid-file={}", dir.join("mysqld.pid").display()))
+            .arg(format!("--log-error={}", dir.join("mysqld.err").display()))
+            .arg(format!("--port={}", self.0.port))
+            .args([
+                "--bind-address=127.0.0.1",
+                "--innodb-buffer-pool-size=128M",
+                "--max-connections=500",
+            ])
+            .args(as_root());
+        self.0.launch(command, "MariaDB", Duration::from_secs(60));
+    }
+
+    /// Stops the server cleanly.
+    pub fn stop(&mut self) {
+        self.0.stop(Duration::from_secs(10));
+    }
+}
+
+fn as_root() -> Vec<String> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    if root { vec!["--user=root".into()] } else { Vec::new() }
+}
