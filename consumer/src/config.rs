@@ -23,6 +23,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Creates the database, the tables and the application's MySQL user (run once per deploy,
+    /// with an admin account in MYSQL_URL / MYSQL_PASSWORD_FILE); needs no Redis.
+    Migrate(registry::migration::MigrateArgs),
     /// Manage the dead-letter list.
     Dead {
         /// What to do with it.

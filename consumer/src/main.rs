@@ -14,6 +14,10 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Some(Command::Healthcheck { url_path }) => registry::health::check(&cli.config.metrics_listen, &url_path).await,
         Some(Command::Dead { action }) => consumer::dead::run(&cli.config, action).await,
+        Some(Command::Migrate(args)) => {
+            let _logs = registry::telemetry::init(cli.config.log.log_format);
+            registry::migration::run(&cli.config.mysql, &args).await
+        }
         None => {
             let _logs = registry::telemetry::init(cli.config.log.log_format);
             consumer::startup::run(cli.config).await

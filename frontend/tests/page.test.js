@@ -3,7 +3,7 @@
 
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
-import { isolation, launchBrowser, openPage, startConsumer, startProducer } from './helpers.js';
+import { DESKTOP, isolation, launchBrowser, openPage, startConsumer, startProducer } from './helpers.js';
 
 let browser;
 let live;
@@ -45,6 +45,29 @@ test('the page loads only its own files and breaks none of its security policy',
   assert.deepEqual(page.problems, []);
   const inline = await page.evaluate(() => document.querySelectorAll('[style], style, script:not([src])').length);
   assert.equal(inline, 0, 'no inline style or script');
+});
+
+test('Swagger UI at /docs renders the API under a policy with no inline exception', async () => {
+  const context = await browser.newContext(DESKTOP);
+  const page = await context.newPage();
+  const problems = [];
+  page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
+  // A refused script or style says so on the console; a missing file is named by its answer
+  // (the browser asks for /favicon.ico, which the producer does not have).
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !/Failed to load resource/.test(msg.text())) problems.push(`console: ${msg.text()}`);
+  });
+  page.on('response', (resp) => {
+    if (resp.status() >= 400 && !resp.url().endsWith('/favicon.ico')) problems.push(`${resp.status()} ${resp.url()}`);
+  });
+  const res = await page.goto(`${live.url}/docs`);
+  assert.equal(res.status(), 200);
+  const csp = res.headers()['content-security-policy'] || '';
+  assert.match(csp, /script-src 'sha256-/, csp);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/, csp);
+  await page.locator('.opblock-summary-path', { hasText: '/api/users' }).first().waitFor();
+  assert.deepEqual(problems, [], 'nothing refused by the policy, no script error');
+  await context.close();
 });
 
 test('every control has a name and status changes are announced', async () => {

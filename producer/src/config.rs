@@ -22,6 +22,9 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Command {
+    /// Creates the database, the tables and the application's MySQL user (run once per deploy,
+    /// with an admin account in MYSQL_URL / MYSQL_PASSWORD_FILE); needs no Redis.
+    Migrate(registry::migration::MigrateArgs),
     /// Exits 0 when the producer listening on LISTEN_ADDR here is ready (for container health checks).
     Healthcheck {
         /// Path to probe.
@@ -64,6 +67,21 @@ pub struct Config {
     /// Comma-separated IPs or CIDRs of proxies whose X-Forwarded-For is believed (default: none).
     #[arg(long = "trusted-proxies", env = "TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net)]
     pub trusted_proxies: Vec<IpNet>,
+
+    /// Most client connections open at once; the next waits in the kernel's backlog until one
+    /// closes.
+    #[arg(long = "max-connections", env = "MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_connections: u32,
+
+    /// Address of a second listener that serves only `/metrics`, to keep it off the public
+    /// one (default: `/metrics` on the HTTP address).
+    #[arg(long = "metrics-listen", env = "METRICS_ADDR")]
+    pub metrics_listen: Option<String>,
+
+    /// Serve Swagger UI at `/docs` (`false` in production: the OpenAPI document stays at
+    /// `/api/openapi.json`).
+    #[arg(long = "swagger-ui", env = "SWAGGER_UI", default_value_t = true, action = clap::ArgAction::Set)]
+    pub swagger_ui: bool,
 
     /// Comma-separated origins allowed by CORS, or `*` (default: same origin only).
     #[arg(long = "cors-origins", env = "CORS_ORIGINS", value_delimiter = ',')]

@@ -1,10 +1,12 @@
-//! Slow and idle clients: a connection must send each request head within
-//! [`HEADER_TIMEOUT`] of its first byte, and an idle connection is closed after
-//! [`IDLE_TIMEOUT`]. Why an acceptor does this and not poem or hyper: docs/design.md, "Slow
+//! Slow, idle and too many clients: a connection must send each request head within
+//! [`HEADER_TIMEOUT`] of its first byte, an idle connection is closed after [`IDLE_TIMEOUT`],
+//! and at most `--max-connections` are open at once (the next waits in the kernel's backlog
+//! until one closes). Why an acceptor does this and not poem or hyper: docs/design.md, "Slow
 //! clients".
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -12,6 +14,7 @@ use poem::http::uri::Scheme;
 use poem::listener::Acceptor;
 use poem::web::{LocalAddr, RemoteAddr};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::{Instant, Sleep};
 
 /// Longest time from the first byte of a request head to its end.
@@ -19,15 +22,20 @@ pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest time a connection may stay open without sending a request.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// An acceptor whose connections are closed when a client is too slow or idle too long.
+/// An acceptor whose connections are closed when a client is too slow or idle too long, and
+/// that accepts no more than its cap of connections at once.
 pub struct SlowClientGuard<A> {
     inner: A,
+    open: Arc<Semaphore>,
 }
 
 impl<A> SlowClientGuard<A> {
-    /// Guards the connections of `inner`.
-    pub fn new(inner: A) -> Self {
-        Self { inner }
+    /// Guards the connections of `inner`, at most `max_connections` open at once.
+    pub fn new(inner: A, max_connections: usize) -> Self {
+        Self {
+            inner,
+            open: Arc::new(Semaphore::new(max_connections)),
+        }
     }
 }
 
@@ -39,8 +47,16 @@ impl<A: Acceptor> Acceptor for SlowClientGuard<A> {
     }
 
     async fn accept(&mut self) -> io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
+        let permit = self
+            .open
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
         let (io, local, remote, scheme) = self.inner.accept().await?;
-        Ok((Guarded::new(io), local, remote, scheme))
+        let mut guarded = Guarded::new(io);
+        guarded.permit = Some(permit);
+        Ok((guarded, local, remote, scheme))
     }
 }
 
@@ -62,6 +78,8 @@ pub struct Guarded<T> {
     deadline: Pin<Box<Sleep>>,
     /// The last bytes read, to find the blank line that ends a head across reads.
     tail: [u8; 4],
+    /// This connection's place under the cap, given back when it closes.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl<T> Guarded<T> {
@@ -71,6 +89,7 @@ impl<T> Guarded<T> {
             phase: Phase::Idle,
             deadline: Box::pin(tokio::time::sleep(IDLE_TIMEOUT)),
             tail: [0; 4],
+            permit: None,
         }
     }
 

@@ -13,8 +13,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Healthcheck { url_path }) = cli.command {
-        return registry::health::check(&cli.config.listen, &url_path).await;
+    match &cli.command {
+        Some(Command::Healthcheck { url_path }) => return registry::health::check(&cli.config.listen, url_path).await,
+        Some(Command::Migrate(args)) => {
+            let _logs = registry::telemetry::init(cli.config.log.log_format);
+            return registry::migration::run(&cli.config.mysql, args).await;
+        }
+        None => {}
     }
     let _logs = registry::telemetry::init(cli.config.log.log_format);
     let app = Application::build(cli.config).await.context("starting the producer")?;

@@ -57,16 +57,33 @@ impl Metrics {
     /// Counts one answered request.
     pub fn observe_request(&self, method: &Method, route: &str, status: StatusCode, elapsed: Duration) {
         self.requests
-            .with_label_values(&[method.as_str(), route, status.as_str()])
+            .with_label_values(&[method_label(method), route, status.as_str()])
             .inc();
         self.duration
-            .with_label_values(&[method.as_str(), route])
+            .with_label_values(&[method_label(method), route])
             .observe(elapsed.as_secs_f64());
     }
 
     /// Counts a cache lookup: `hit` when the cache answered.
     pub fn cache_lookup(&self, hit: bool) {
         self.cache.with_label_values(&[if hit { "hit" } else { "miss" }]).inc();
+    }
+}
+
+/// The `method` label: the method when HTTP defines it, else `other`, so that made-up
+/// methods cannot grow the series.
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
     }
 }
 

@@ -148,6 +148,9 @@ pub async fn around<E: Endpoint>(
     .await
 }
 
+/// Longest time a write's body may take to arrive, from the end of its head.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Largest total size of a request's header names and values.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
@@ -180,7 +183,11 @@ async fn limit_body(mut req: Request) -> Result<Request, Response> {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
-    match req.take_body().into_bytes_limit(MAX_BODY_BYTES).await {
+    let body = req.take_body().into_bytes_limit(MAX_BODY_BYTES);
+    let Ok(read) = tokio::time::timeout(BODY_TIMEOUT, body).await else {
+        return Err(body_too_slow());
+    };
+    match read {
         Ok(bytes) => {
             req.set_body(bytes);
             Ok(req)
@@ -191,6 +198,17 @@ async fn limit_body(mut req: Request) -> Result<Request, Response> {
             StatusCode::BAD_REQUEST,
         ))),
     }
+}
+
+/// The 408 of a body that did not arrive within [`BODY_TIMEOUT`]; the connection is closed,
+/// since the rest of the body may still come.
+fn body_too_slow() -> Response {
+    let body = r#"{"error":"body_timeout","message":"the request body did not arrive within 10 s"}"#;
+    Response::builder()
+        .status(StatusCode::REQUEST_TIMEOUT)
+        .header(poem::http::header::CONNECTION, "close")
+        .content_type("application/json; charset=utf-8")
+        .body(body)
 }
 
 /// Security headers of the web pages (no inline script or style, nothing from elsewhere).

@@ -1,5 +1,6 @@
 //! The HTTP routes: the users API, health, metrics, and the web page.
 
+pub mod docs;
 pub mod frontend;
 pub mod health;
 pub mod metrics;

@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::middleware;
 use crate::rate_limit::WriteLimiter;
-use crate::routes::{frontend, health::HealthApi, metrics, users::UsersApi};
+use crate::routes::{docs, frontend, health::HealthApi, metrics, users::UsersApi};
 use crate::state::AppState;
 
 /// How long in-flight requests get to finish after a stop signal.
@@ -27,6 +27,9 @@ const DRAIN: Duration = Duration::from_secs(8);
 pub struct Application {
     acceptor: poem::listener::TcpAcceptor,
     app: poem::endpoint::BoxEndpoint<'static>,
+    /// The second listener, serving only `/metrics` (`--metrics-listen`).
+    metrics: Option<poem::listener::TcpAcceptor>,
+    max_connections: usize,
     state: Arc<AppState>,
 }
 
@@ -36,6 +39,8 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         tracing::info!(
             listen = %config.listen,
+            metrics = config.metrics_listen.as_deref().unwrap_or("(on the HTTP address)"),
+            swagger_ui = config.swagger_ui,
             redis = %redact_url(&config.redis.redis_url),
             mysql = %redact_url(&config.mysql.mysql_url),
             key_prefix = %config.redis.key_prefix,
@@ -57,17 +62,33 @@ impl Application {
             .into_acceptor()
             .await
             .with_context(|| format!("binding {}", config.listen))?;
+        let metrics = match &config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr.clone())
+                    .into_acceptor()
+                    .await
+                    .with_context(|| format!("binding {addr} for /metrics"))?,
+            ),
+            None => None,
+        };
         let app = routes(&config, state.clone());
-        Ok(Self { acceptor, app, state })
+        Ok(Self {
+            acceptor,
+            app,
+            metrics,
+            max_connections: config.max_connections as usize,
+            state,
+        })
     }
 
     /// The address actually bound.
     pub fn addr(&self) -> SocketAddr {
-        self.acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .expect("a TCP listener has a socket address")
+        bound(&self.acceptor)
+    }
+
+    /// The address of the `/metrics` listener, when there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(bound)
     }
 
     /// The shared state (tests reach the services and the store through it).
@@ -87,14 +108,42 @@ impl Application {
                 }
             }
         });
-        let result = Server::new_with_acceptor(crate::deadline::SlowClientGuard::new(self.acceptor))
-            .run_with_graceful_shutdown(self.app, stop, Some(DRAIN))
-            .await;
+        let metrics_stop = CancellationToken::new();
+        let metrics = self.metrics.map(|acceptor| {
+            tracing::info!(addr = %bound(&acceptor), "producer metrics listening");
+            let app = Route::new()
+                .at("/metrics", poem::get(metrics::scrape))
+                .data(self.state.clone());
+            let stop = metrics_stop.clone();
+            tokio::spawn(Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+                app,
+                async move { stop.cancelled().await },
+                Some(Duration::from_secs(1)),
+            ))
+        });
+        let result = Server::new_with_acceptor(crate::deadline::SlowClientGuard::new(
+            self.acceptor,
+            self.max_connections,
+        ))
+        .run_with_graceful_shutdown(self.app, stop, Some(DRAIN))
+        .await;
+        metrics_stop.cancel();
+        if let Some(metrics) = metrics {
+            let _ = metrics.await;
+        }
         sweeper.abort();
         self.state.store.clone().close().await;
         tracing::info!("producer stopped");
         result
     }
+}
+
+fn bound(acceptor: &poem::listener::TcpAcceptor) -> SocketAddr {
+    acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .expect("a TCP listener has a socket address")
 }
 
 /// Retries the MySQL connection with backoff until it works (or Ctrl-C/SIGTERM).
@@ -122,14 +171,19 @@ pub fn routes(config: &Config, state: Arc<AppState>) -> poem::endpoint::BoxEndpo
         "Add users through a Redis queue; read them cache-first. Errors are `{\"error\", \"message\", \"field\"?}`.",
     );
     let spec = api.spec_endpoint();
-    let docs = api.swagger_ui();
+    let docs = config.swagger_ui.then(|| docs::endpoint(api.swagger_ui_html()));
     let api = Arc::new(api.into_endpoint());
-    let route = Route::new()
+    let mut route = Route::new()
         .at("/api/openapi.json", spec)
-        .nest("/docs", docs)
         .nest_no_strip("/api", api.clone())
-        .nest_no_strip("/health", api)
-        .at("/metrics", poem::get(metrics::scrape))
+        .nest_no_strip("/health", api);
+    if let Some(docs) = docs {
+        route = route.nest("/docs", Route::new().at("/", docs));
+    }
+    if config.metrics_listen.is_none() {
+        route = route.at("/metrics", poem::get(metrics::scrape));
+    }
+    let route = route
         .at("/", frontend::page)
         .at("/*path", frontend::page)
         .data(state.clone());

@@ -22,6 +22,8 @@ use crate::state::AppState;
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// `http://127.0.0.1:PORT` of the `/metrics` listener, when it has one of its own.
+    pub metrics_base: Option<String>,
     /// A client for it.
     pub http: reqwest::Client,
     /// Its shared state.
@@ -45,6 +47,15 @@ pub struct Options {
     pub trusted_proxies: Vec<&'static str>,
     /// CORS origins.
     pub cors: Vec<&'static str>,
+    /// Serve `/metrics` on a second listener of its own (see [`TestApp::metrics_base`]).
+    pub metrics_listener: bool,
+    /// Turn Swagger UI (`/docs`) off.
+    pub no_swagger_ui: bool,
+    /// A cap of open connections other than the default.
+    pub max_connections: Option<u32>,
+    /// MySQL settings of the test's own (e.g. another user), instead of a new database on
+    /// the shared server; the test then drops its database itself.
+    pub mysql: Option<MysqlArgs>,
 }
 
 /// A producer with the default options.
@@ -63,26 +74,29 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
             redis_url: opts.redis_url.unwrap_or_else(shared_redis_url),
             key_prefix: unique_name("t-"),
             redis_ca_file: None,
+            redis_password_file: None,
         },
-        mysql: MysqlArgs {
-            mysql_url: format!("{mysql_base}{db}"),
-            mysql_password_file: None,
-            mysql_require_tls: false,
-            mysql_ca_file: None,
-        },
+        mysql: opts
+            .mysql
+            .unwrap_or_else(|| MysqlArgs::new(format!("{mysql_base}{db}"))),
         cache: CacheArgs { cache_ttl_secs: 60 },
         log: LogArgs { log_format: None },
         rate_limit: opts.rate_limit,
         rate_limit_burst: opts.burst,
         trusted_proxies: opts.trusted_proxies.iter().map(|p| p.parse().unwrap()).collect(),
         cors_origins: opts.cors.iter().map(|s| s.to_string()).collect(),
+        metrics_listen: opts.metrics_listener.then(|| "127.0.0.1:0".to_owned()),
+        swagger_ui: !opts.no_swagger_ui,
+        max_connections: opts.max_connections.unwrap_or(4096),
     };
     let app = Application::build(config.clone()).await.expect("the producer builds");
     let base = format!("http://{}", app.addr());
+    let metrics_base = app.metrics_addr().map(|addr| format!("http://{addr}"));
     let state = app.state();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     TestApp {
         base,
+        metrics_base,
         http: reqwest::Client::new(),
         state,
         config,

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where the queue lives.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct RedisArgs {
     /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS.
     #[arg(
@@ -23,10 +23,39 @@ pub struct RedisArgs {
     /// instead of the system's and Mozilla's roots (for a private CA).
     #[arg(long = "redis-ca-file", env = "REDIS_CA_FILE")]
     pub redis_ca_file: Option<PathBuf>,
+
+    /// File whose content is the Redis password or auth token (container secrets); overrides a
+    /// password in the URL.
+    #[arg(long = "redis-password-file", env = "REDIS_PASSWORD_FILE")]
+    pub redis_password_file: Option<PathBuf>,
+}
+
+impl RedisArgs {
+    /// Settings for `url` and `key_prefix`, nothing else set.
+    pub fn new(url: impl Into<String>, key_prefix: impl Into<String>) -> Self {
+        Self {
+            redis_url: url.into(),
+            key_prefix: key_prefix.into(),
+            redis_ca_file: None,
+            redis_password_file: None,
+        }
+    }
+}
+
+/// Shows the URL without its password.
+impl std::fmt::Debug for RedisArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisArgs")
+            .field("redis_url", &redact_url(&self.redis_url))
+            .field("key_prefix", &self.key_prefix)
+            .field("redis_ca_file", &self.redis_ca_file)
+            .field("redis_password_file", &self.redis_password_file)
+            .finish()
+    }
 }
 
 /// Where users are stored.
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Clone, clap::Args)]
 pub struct MysqlArgs {
     /// MySQL URL `mysql://user[:password]@host:port/database`; the database is created when missing.
     #[arg(
@@ -50,6 +79,30 @@ pub struct MysqlArgs {
     /// instead of Mozilla's roots (e.g. the RDS bundle); implies `--mysql-require-tls`.
     #[arg(long = "mysql-ca-file", env = "MYSQL_CA_FILE")]
     pub mysql_ca_file: Option<PathBuf>,
+}
+
+impl MysqlArgs {
+    /// Settings for `url`, nothing else set.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            mysql_url: url.into(),
+            mysql_password_file: None,
+            mysql_require_tls: false,
+            mysql_ca_file: None,
+        }
+    }
+}
+
+/// Shows the URL without its password.
+impl std::fmt::Debug for MysqlArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MysqlArgs")
+            .field("mysql_url", &redact_url(&self.mysql_url))
+            .field("mysql_password_file", &self.mysql_password_file)
+            .field("mysql_require_tls", &self.mysql_require_tls)
+            .field("mysql_ca_file", &self.mysql_ca_file)
+            .finish()
+    }
 }
 
 /// How long stored users stay in the Redis cache.
@@ -94,6 +147,12 @@ fn parse_key_prefix(raw: &str) -> Result<String, String> {
     Ok(raw.to_owned())
 }
 
+/// The content of a secret's file (a container secret), without its trailing line break.
+pub fn read_secret(path: &std::path::Path) -> std::io::Result<String> {
+    let secret = std::fs::read_to_string(path)?;
+    Ok(secret.trim_end_matches(['\r', '\n']).to_owned())
+}
+
 /// Makes aws-lc-rs the process's TLS crypto provider, once. rustls cannot pick one itself
 /// when a build enables two (redis uses aws-lc-rs, reqwest ring: a workspace or test build
 /// has both), and would panic at the first `rediss://` or MySQL TLS connection.
@@ -102,29 +161,66 @@ pub fn install_tls_provider() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }
 
-/// The URL with any password replaced by `***`, for logs and errors.
+/// The URL with any password replaced by `***` and its query dropped, for logs and errors;
+/// a comma-separated list of URLs (Sentinel, Cluster seeds) has each one redacted.
+///
+/// The URL is read by the `url` crate. A password that is not percent-encoded may hold `/`,
+/// `?`, `#` or `@`, which make the parser see a host or path that is really part of the
+/// password: so everything between `://` and the last `@` before the path is hidden whatever
+/// the parser made of it.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    // A comma starts the next URL only when a scheme follows it: a password may hold commas.
+    let mut urls = Vec::new();
+    let mut start = 0;
+    for (at, _) in url.match_indices(',') {
+        let next = url[at + 1..].trim_start();
+        let scheme = next.split("://").next().unwrap_or("");
+        if next.contains("://")
+            && !scheme.is_empty()
+            && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            urls.push(&url[start..at]);
+            start = at + 1;
+        }
+    }
+    urls.push(&url[start..]);
+    urls.into_iter().map(redact_one).collect::<Vec<_>>().join(",")
+}
+
+fn redact_one(raw: &str) -> String {
+    let raw = raw.trim();
+    let Some((scheme, rest)) = raw.split_once("://") else {
         return "<unparseable url>".into();
     };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    // The userinfo ends at the last '@' of the text: none may follow in a host, port or
+    // path that matters for finding a server, and a password may hold every other character.
+    let (userinfo, after) = match rest.rfind('@') {
+        Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+        None => (None, rest),
     };
-    // Drop query parameters too: they may carry credentials.
-    let path = path.split('?').next().unwrap_or("");
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let hidden = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{hidden}@{host}{path}")
+    let Ok(parsed) = url::Url::parse(&format!("{scheme}://{after}")) else {
+        return format!(
+            "{scheme}://{}<unparseable host>",
+            if userinfo.is_some() { "***@" } else { "" }
+        );
+    };
+    let mut shown = format!("{}://", parsed.scheme());
+    if let Some(userinfo) = userinfo {
+        match userinfo.split_once(':') {
+            Some((user, _)) => shown.push_str(&format!("{user}:***@")),
+            None if parsed.scheme().starts_with("redis") && !userinfo.is_empty() => {
+                // `redis://TOKEN@host`: an auth token is easily put where the user name goes.
+                shown.push_str("***@");
+            }
+            None => shown.push_str(&format!("{userinfo}@")),
         }
-        None => format!("{scheme}://{authority}{path}"),
     }
+    shown.push_str(parsed.host_str().unwrap_or(""));
+    if let Some(port) = parsed.port() {
+        shown.push_str(&format!(":{port}"));
+    }
+    shown.push_str(parsed.path());
+    shown
 }
 
 #[cfg(test)]
@@ -159,11 +255,71 @@ mod tests {
             ),
             ("rediss://default:s3cret@cache", "rediss://default:***@cache"),
             ("mysql://root@127.0.0.1:3306/users", "mysql://root@127.0.0.1:3306/users"),
+            ("redis://:pa/ss@host:6379", "redis://:***@host:6379"),
+            ("redis://u:p@ss?x#y@host/2", "redis://u:***@host/2"),
+            ("redis://s3cret@host", "redis://***@host"),
+            (
+                "redis://:s3cret@a:26379, redis://:s3cret@b:26379",
+                "redis://:***@a:26379,redis://:***@b:26379",
+            ),
+            ("not a url s3cret", "<unparseable url>"),
         ];
         for (url, want) in cases {
             assert_eq!(redact_url(url), want);
             assert!(!redact_url(url).contains("s3cret"));
         }
+    }
+
+    proptest::proptest! {
+        /// Whatever a password holds, encoded or not, the redacted URL shows none of it, and
+        /// still names the host and port.
+        #[test]
+        fn no_password_survives_redaction(
+            user in "[a-z]{0,8}",
+            password in "[ -~]{6,24}",
+            host in "[a-z]{1,10}",
+            port in 1u16..,
+            encode in proptest::bool::ANY,
+            scheme in proptest::sample::select(vec!["redis", "rediss", "mysql"]),
+        ) {
+            // A password needs a distinctive stretch to be found in the output at all.
+            proptest::prop_assume!(!host.contains(&password) && !user.contains(&password));
+            let written = if encode {
+                url::form_urlencoded::byte_serialize(password.as_bytes()).collect::<String>()
+            } else {
+                password.clone()
+            };
+            let url = format!("{scheme}://{user}:{written}@{host}:{port}/0");
+            let shown = redact_url(&url);
+            proptest::prop_assert!(!shown.contains(&password), "{url} -> {shown}");
+            proptest::prop_assert!(!shown.contains(&written), "{url} -> {shown}");
+            proptest::prop_assert!(shown.contains(&format!("{host}:{port}")), "{url} -> {shown}");
+        }
+    }
+
+    #[test]
+    fn settings_print_no_password_in_debug() {
+        #[derive(Parser, Debug)]
+        struct Both {
+            #[command(flatten)]
+            redis: RedisArgs,
+            #[command(flatten)]
+            mysql: MysqlArgs,
+        }
+        let both = Both::try_parse_from([
+            "x",
+            "--redis-url",
+            "redis://:RedisSecret@h:6379",
+            "--mysql-url",
+            "mysql://app:MysqlSecret@db/users",
+        ])
+        .unwrap();
+        let shown = format!("{both:?} {both:#?}");
+        assert!(
+            !shown.contains("RedisSecret") && !shown.contains("MysqlSecret"),
+            "{shown}"
+        );
+        assert!(shown.contains("redis://:***@h:6379"), "{shown}");
     }
 
     #[test]

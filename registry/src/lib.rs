@@ -7,6 +7,7 @@
 //! - [`message`]: the queue message, the contract between the producer and the consumer;
 //! - [`queue`]: every Redis key and script, one type per role over one connection type;
 //! - [`store`]: every SQL statement;
+//! - [`migration`]: the deploy-time migration (`producer migrate`, `consumer migrate`);
 //! - [`registrar`]: accepting a new user (the use case behind `POST /api/users`);
 //! - [`directory`]: finding a user, cache first (behind `GET /api/users/ID`);
 //! - [`email_loader`]: the stored emails copied into Redis for the early duplicate check;
@@ -24,6 +25,7 @@ pub mod email_loader;
 pub mod health;
 pub mod message;
 pub mod metrics;
+pub mod migration;
 pub mod queue;
 pub mod registrar;
 pub mod retry;

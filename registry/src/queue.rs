@@ -46,6 +46,14 @@ pub enum QueueError {
         /// Why.
         source: std::io::Error,
     },
+    /// The file of the Redis password could not be read.
+    #[error("cannot read the Redis password file {path}: {source}")]
+    PasswordFile {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 impl QueueError {
@@ -65,7 +73,7 @@ impl QueueError {
                         .into_server_errors()
                         .is_some_and(|errors| errors.iter().any(|(_, e)| transient_code(e.code())))
             }
-            QueueError::Protocol(_) | QueueError::CaFile { .. } => false,
+            QueueError::Protocol(_) | QueueError::CaFile { .. } | QueueError::PasswordFile { .. } => false,
         }
     }
 

@@ -1,7 +1,7 @@
 //! The MySQL side: every SQL statement of the registry.
 //!
 //! The SQL runs on MySQL 8.x and MariaDB 10.11 alike: no `VALUES()` in updates, no
-//! `INSERT ... AS new`; an idempotent insert is `INSERT ... ON DUPLICATE KEY UPDATE id = id`.
+//! `INSERT ... AS new`; an idempotent insert is `INSERT IGNORE` (it needs only the INSERT right).
 
 mod batch;
 mod insert;
@@ -15,6 +15,7 @@ use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts};
 
 pub use batch::Outcome;
 pub use insert::{UserRow, new_users_insert};
+pub use schema::{AppUser, Migrated, migrate};
 
 use crate::config::MysqlArgs;
 use crate::domain::{StoredUser, UserId};
@@ -50,6 +51,9 @@ pub enum StoreError {
         /// Why.
         source: std::io::Error,
     },
+    /// The schema is missing or not the one this version needs; the message says what to do.
+    #[error("schema: {0}")]
+    Schema(String),
     /// Another consumer committed a conflicting row meanwhile; the batch must be retried.
     #[error("a concurrent transaction stored a conflicting row")]
     Contended,
@@ -74,7 +78,7 @@ impl StoreError {
             ),
             StoreError::Mysql(mysql_async::Error::Url(_)) => false,
             StoreError::Mysql(_) | StoreError::Timeout(_) | StoreError::Contended => true,
-            StoreError::PasswordFile { .. } | StoreError::CaFile { .. } => false,
+            StoreError::PasswordFile { .. } | StoreError::CaFile { .. } | StoreError::Schema(_) => false,
         }
     }
 }
@@ -90,11 +94,11 @@ pub fn options(url: &str, password_file: Option<&Path>) -> Result<Opts, StoreErr
     crate::config::install_tls_provider();
     let mut builder = OptsBuilder::from_opts(Opts::from_url(url).map_err(mysql_async::Error::from)?);
     if let Some(path) = password_file {
-        let password = std::fs::read_to_string(path).map_err(|source| StoreError::PasswordFile {
+        let password = crate::config::read_secret(path).map_err(|source| StoreError::PasswordFile {
             path: path.display().to_string(),
             source,
         })?;
-        builder = builder.pass(Some(password.trim_end_matches(['\r', '\n']).to_owned()));
+        builder = builder.pass(Some(password));
     }
     // Keep idle connections for a minute and do not reset them on return: mysql_async's
     // defaults close a returned connection whenever another is idle, and a reset empties the

@@ -73,6 +73,11 @@ impl Accounts {
         format!("redis://{}:{}@{addr}", self.redis_user, self.secret(which))
     }
 
+    fn redis_url_without_password(&self) -> String {
+        let addr = shared_redis_url().trim_start_matches("redis://").to_owned();
+        format!("redis://{}@{addr}", self.redis_user)
+    }
+
     fn mysql_url(&self, db: &str, which: Option<usize>) -> String {
         let addr = shared_mysql_base()
             .trim_start_matches("mysql://root@")
@@ -209,9 +214,33 @@ async fn passwords_never_appear_in_the_consumers_logs_help_or_metrics() {
         "the URLs are logged, redacted"
     );
 
+    let mysql_no_password = accounts.mysql_url(&db, None);
+    // Both passwords from files (REDIS_PASSWORD_FILE, MYSQL_PASSWORD_FILE), none in a URL.
+    let redis_password_file = dir.join("redis-password");
+    std::fs::write(&redis_password_file, format!("{}\n", accounts.secret(Accounts::REDIS))).unwrap();
+    let redis_user_only = accounts.redis_url_without_password();
+    let env = [
+        ("REDIS_URL", redis_user_only.as_str()),
+        ("REDIS_PASSWORD_FILE", redis_password_file.to_str().unwrap()),
+        ("MYSQL_URL", mysql_no_password.as_str()),
+        ("MYSQL_PASSWORD_FILE", password_file),
+        ("KEY_PREFIX", h.prefix.as_str()),
+        ("LOG_FORMAT", "json"),
+        ("RUST_LOG", "debug"),
+    ];
+    let from_files = Running::start(&env, dir.join("files.log"));
+    h.push_users(21, 20).await;
+    h.wait_drained(Duration::from_secs(30)).await;
+    assert_eq!(
+        h.stored().await,
+        40,
+        "users are stored with both passwords read from files"
+    );
+    assert_eq!(from_files.get("/health/ready", &mut seen).await, 200);
+    seen.push(("the log with both passwords from files".into(), from_files.stop()));
+
     // The MySQL password from a file; a wrong Redis password; pretty logs at trace level.
     let redis_wrong = accounts.redis_url(Accounts::WRONG_REDIS);
-    let mysql_no_password = accounts.mysql_url(&db, None);
     let env = [
         ("REDIS_URL", redis_wrong.as_str()),
         ("MYSQL_URL", mysql_no_password.as_str()),

@@ -5,5 +5,6 @@ mod emails;
 mod hostile;
 mod metrics;
 mod outages;
+mod privileges;
 mod processes;
 mod users;

@@ -27,6 +27,7 @@ async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once(
         redis_url: shared_redis_url(),
         key_prefix: unique_name("t-"),
         redis_ca_file: None,
+        redis_password_file: None,
     };
     let mysql = MysqlArgs {
         mysql_url: format!("{}{}", shared_mysql_base(), test_database_name()),
@@ -46,6 +47,9 @@ async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once(
             rate_limit_burst: 0,
             trusted_proxies: vec![],
             cors_origins: vec![],
+            metrics_listen: None,
+            swagger_ui: true,
+            max_connections: 4096,
         };
         let app = Application::build(config).await.unwrap();
         producers.push(format!("http://{}", app.addr()));

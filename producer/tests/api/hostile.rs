@@ -1,14 +1,15 @@
-//! Hostile clients: slow and stalled requests, huge headers, thousands of idle connections,
+//! Hostile clients: slow and stalled requests and bodies, too many connections, made-up methods, huge headers, thousands of idle connections,
 //! names built to break SQL, HTML or Unicode handling, and bytes that are not UTF-8.
 
 use std::time::{Duration, Instant};
 
 use producer::deadline::HEADER_TIMEOUT;
+use producer::middleware::BODY_TIMEOUT;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{Options, spawn_app, spawn_app_with};
 
 /// Reads until the server closes the connection; returns how long that took and what came.
 async fn until_closed(mut stream: TcpStream, limit: Duration) -> (Duration, Vec<u8>) {
@@ -256,5 +257,104 @@ async fn bytes_that_are_not_utf8_get_a_clear_400() {
         0,
         "nothing was queued"
     );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn bodies_that_do_not_arrive_get_408_and_their_connections_close() {
+    let app = spawn_app().await;
+    let limit = BODY_TIMEOUT + Duration::from_secs(5);
+    let head = "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 16384\r\n\r\n";
+    let mut waiting = Vec::new();
+    for i in 0..100 {
+        let mut stream = TcpStream::connect(app.addr()).await.unwrap();
+        stream.write_all(head.as_bytes()).await.unwrap();
+        if i % 2 == 1 {
+            // Half of them send a start of the body, then stall.
+            stream.write_all(br#"{"name": "slo"#).await.unwrap();
+        }
+        waiting.push(tokio::spawn(until_closed(stream, limit)));
+    }
+    app.assert_still_serving().await;
+    for waiting in waiting {
+        let (waited, answer) = waiting.await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "a stalled body gets 408:\n{answer}");
+        assert!(answer.contains("body_timeout"), "{answer}");
+        assert!(
+            waited >= BODY_TIMEOUT - Duration::from_millis(500),
+            "not before the deadline ({waited:?})"
+        );
+    }
+    let (_, stats) = app.get_json("/api/stats").await;
+    assert_eq!(stats["queue"]["pending"], 0, "nothing was queued: {stats}");
+    app.assert_still_serving().await;
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn made_up_methods_share_one_metrics_label() {
+    let app = spawn_app().await;
+    for i in 0..200 {
+        let answer = app
+            .raw_exchange(
+                format!("MADEUP{i} /api/users HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+                Duration::from_secs(5),
+            )
+            .await;
+        assert!(answer.starts_with("HTTP/1.1 4"), "{answer}");
+    }
+    let scrape = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!scrape.contains("MADEUP"), "no series per made-up method");
+    assert!(scrape.contains(r#"method="other""#), "they are counted as `other`");
+    let series = scrape.lines().filter(|l| l.starts_with("http_requests_total{")).count();
+    assert!(series < 20, "{series} request series");
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let app = spawn_app_with(Options {
+        max_connections: Some(4),
+        ..Options::default()
+    })
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = TcpStream::connect(app.addr()).await.unwrap();
+        stream
+            .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0; 512];
+        assert!(stream.read(&mut buf).await.unwrap() > 0, "the first four are served");
+        held.push(stream);
+    }
+    let mut fifth = TcpStream::connect(app.addr()).await.unwrap();
+    fifth
+        .write_all(b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let early = tokio::time::timeout(Duration::from_secs(1), fifth.read_to_end(&mut answer)).await;
+    assert!(
+        early.is_err() && answer.is_empty(),
+        "a fifth connection is not served while four are open"
+    );
+    drop(held.pop());
+    tokio::time::timeout(Duration::from_secs(5), fifth.read_to_end(&mut answer))
+        .await
+        .expect("served once one closes")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    drop(held);
     app.cleanup().await;
 }

@@ -1,6 +1,7 @@
-//! Security: the rate limit per client IP, secrets that never leak, TLS to Redis and MySQL.
+//! Security: the rate limit per client IP, internal endpoints kept off the public listener, secrets that never leak, TLS to Redis and MySQL.
 //! The last two run the real `producer` binary and read everything it prints.
 
+mod internal;
 mod rate_limit;
 mod secrets;
 mod tls;

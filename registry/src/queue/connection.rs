@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use redis::IntoConnectionInfo;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Keys, QueueError};
@@ -47,12 +48,21 @@ impl Connection {
         Self::with_client(redis::Client::open(url)?, key_prefix, timeouts)
     }
 
-    /// Connects with the deployment's settings: URL, key prefix, and the CA file that a
-    /// `rediss://` server's certificate must chain to, when one is given.
+    /// Connects with the deployment's settings: URL, key prefix, the password file when one
+    /// is given, and the CA file that a `rediss://` server's certificate must chain to.
     pub fn open(args: &RedisArgs, timeouts: Timeouts) -> Result<Self, QueueError> {
         crate::config::install_tls_provider();
+        let mut info = args.redis_url.as_str().into_connection_info()?;
+        if let Some(path) = &args.redis_password_file {
+            let password = crate::config::read_secret(path).map_err(|source| QueueError::PasswordFile {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let settings = info.redis_settings().clone().set_password(password);
+            info = info.set_redis_settings(settings);
+        }
         let Some(path) = &args.redis_ca_file else {
-            return Self::connect(&args.redis_url, &args.key_prefix, timeouts);
+            return Self::with_client(redis::Client::open(info)?, &args.key_prefix, timeouts);
         };
         let root_cert = std::fs::read(path).map_err(|source| QueueError::CaFile {
             path: path.display().to_string(),
@@ -62,7 +72,7 @@ impl Connection {
             client_tls: None,
             root_cert: Some(root_cert),
         };
-        let client = redis::Client::build_with_tls(args.redis_url.as_str(), certificates)?;
+        let client = redis::Client::build_with_tls(info, certificates)?;
         Self::with_client(client, &args.key_prefix, timeouts)
     }
 

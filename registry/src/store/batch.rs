@@ -58,10 +58,9 @@ impl Store {
             .filter(|(_, p)| matches!(p, Plan::Insert))
             .map(|(m, _)| m)
             .collect();
-        // `UPDATE id = id` changes nothing, so a duplicate counts 0 affected rows, unless the
-        // connection asked for found rows (then it counts 1, and the read-back decides).
+        // A skipped duplicate counts 0 affected rows.
         let inserted = insert_users(&mut tx, &inserts, Duplicates::Skip).await?;
-        let all_inserted = inserted == inserts.len() as u64 && !tx.opts().client_found_rows();
+        let all_inserted = inserted == inserts.len() as u64;
         insert_rejections(&mut tx, batch, &plans).await?;
         let mut earlier = stored_users(&mut tx, batch, &plans, all_inserted).await?;
         tx.commit().await?;
@@ -188,9 +187,7 @@ async fn insert_rejections(tx: &mut Transaction<'_>, batch: &[AcceptedUser], pla
         return Ok(());
     }
     let values = vec!["(?, ?, ?, UTC_TIMESTAMP(6))"; params.len() / 3].join(",");
-    let sql = format!(
-        "INSERT INTO rejected_users (id, request_id, reason, rejected_at) VALUES {values} ON DUPLICATE KEY UPDATE id = id"
-    );
+    let sql = format!("INSERT IGNORE INTO rejected_users (id, request_id, reason, rejected_at) VALUES {values}");
     tx.exec_drop(sql, params).await?;
     Ok(())
 }

@@ -12,7 +12,9 @@ use crate::domain::{AcceptedUser, NewUser};
 pub(super) enum Duplicates {
     /// The statement fails whole (`ER_DUP_ENTRY`) and stores no row.
     Fail,
-    /// That row is a no-op (`ON DUPLICATE KEY UPDATE id = id`); the others are stored.
+    /// That row is skipped (`INSERT IGNORE`); the others are stored. Unlike `ON DUPLICATE KEY
+    /// UPDATE id = id`, which MariaDB lets through only with the UPDATE right on every column
+    /// inserted, it needs no right but INSERT (docs/security.md).
     Skip,
 }
 
@@ -47,13 +49,13 @@ pub fn new_users_insert<'a>(rows: impl ExactSizeIterator<Item = UserRow<'a>>) ->
 
 fn users_insert<'a>(rows: impl ExactSizeIterator<Item = UserRow<'a>>, duplicates: Duplicates) -> (String, Vec<Value>) {
     let values = vec!["(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(6))"; rows.len()].join(",");
-    let on_duplicate = match duplicates {
+    let ignore = match duplicates {
         Duplicates::Fail => "",
-        Duplicates::Skip => " ON DUPLICATE KEY UPDATE id = id",
+        Duplicates::Skip => " IGNORE",
     };
     let sql = format!(
-        "INSERT INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
-         VALUES {values}{on_duplicate}"
+        "INSERT{ignore} INTO users (id, name, email, email_key, request_id, accepted_at_ms, created_at) \
+         VALUES {values}"
     );
     let mut params: Vec<Value> = Vec::with_capacity(rows.len() * 6);
     for (id, user, request_id, accepted_at) in rows {

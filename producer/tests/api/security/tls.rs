@@ -196,6 +196,7 @@ async fn redis_and_mysql_work_over_tls_with_a_private_ca_and_refuse_it_without()
         redis_url: redis_url.clone(),
         key_prefix: prefix.clone(),
         redis_ca_file: Some(PathBuf::from(&ca)),
+        redis_password_file: None,
     };
     let mysql_args = MysqlArgs {
         mysql_url: mysql_url.clone(),
