@@ -16,6 +16,7 @@ from conftest import ROOT, environment, read_text
 APP_SERVICES = ("producer", "consumer")
 HEALTH_CHECKED = ("redis", "mysql", "producer", "consumer", "nginx")
 SECRET_TARGET = "/run/secrets/mysql_password"
+REDIS_SECRET_TARGET = "/run/secrets/redis_password"
 
 
 def services(compose):
@@ -46,16 +47,56 @@ def named_volume_at(compose, service, target):
     return None
 
 
+def redis_command(compose):
+    """The redis service's entrypoint and command as one string (list or shell form)."""
+    redis = services(compose).get("redis", {})
+    parts = []
+    for key in ("entrypoint", "command"):
+        value = redis.get(key) or []
+        parts.extend([value] if isinstance(value, str) else value)
+    return " ".join(str(p) for p in parts)
+
+
 def persistence_problems(compose):
     problems = []
-    command = services(compose).get("redis", {}).get("command") or []
-    command = command.split() if isinstance(command, str) else command
-    if "--appendonly" not in command or command[command.index("--appendonly") + 1] != "yes":
+    command = redis_command(compose)
+    if not re.search(r"--appendonly\s+yes\b", command):
         problems.append(f"redis must run with `--appendonly yes` (AOF), command is {command!r}")
+    if not re.search(r"--appendfsync\s+everysec\b", command):
+        problems.append("redis must say which fsync it runs: `--appendfsync everysec` (docs/docker.md states its cost)")
     if not named_volume_at(compose, "redis", "/data"):
         problems.append("redis needs a named volume at /data (where the AOF lives)")
     if not named_volume_at(compose, "mysql", "/var/lib/mysql"):
         problems.append("mysql needs a named volume at /var/lib/mysql")
+    return problems
+
+
+def eviction_problems(compose):
+    """Issue 19: only keys with a TTL (the cache) may be evicted, within a stated maxmemory."""
+    command = redis_command(compose)
+    problems = []
+    if not re.search(r"--maxmemory-policy\s+volatile-lru\b", command):
+        problems.append(f"redis must run with `--maxmemory-policy volatile-lru`, command is {command!r}")
+    if not re.search(r"--maxmemory\s+\S+", command):
+        problems.append("redis needs a `--maxmemory` (the eviction policy acts only under it)")
+    return problems
+
+
+def redis_password_problems(compose):
+    """Issue 20: Redis has a password, from a secret file, never on a command line."""
+    problems = []
+    redis = services(compose).get("redis", {})
+    command = redis_command(compose)
+    mounted = {s if isinstance(s, str) else s.get("source") for s in redis.get("secrets") or []}
+    if "redis_password" not in mounted:
+        problems.append("redis must mount the secret redis_password")
+    if "requirepass" not in command or "/run/secrets/redis_password" not in command:
+        problems.append("redis must set requirepass from /run/secrets/redis_password")
+    if re.search(r"--requirepass\b", command):
+        problems.append("redis must not take its password on the command line (`ps` shows it): write a config file")
+    test = " ".join((redis.get("healthcheck") or {}).get("test") or [])
+    if "REDISCLI_AUTH" not in test or re.search(r"redis-cli\b[^|]*\s-a\s", test):
+        problems.append(f"redis's health check must authenticate through REDISCLI_AUTH, not `-a`: {test!r}")
     return problems
 
 
@@ -86,9 +127,18 @@ def dependency_problems(compose):
 
 def secret_problems(compose):
     problems = []
-    secret = (compose.get("secrets") or {}).get("mysql_password") or {}
-    if not str(secret.get("file", "")).startswith("./deploy/secrets/"):
-        problems.append(f"secret mysql_password must be a file under ./deploy/secrets/, is {secret!r}")
+    for name in ("mysql_password", "redis_password"):
+        secret = (compose.get("secrets") or {}).get(name) or {}
+        if not str(secret.get("file", "")).startswith("./deploy/secrets/"):
+            problems.append(f"secret {name} must be a file under ./deploy/secrets/, is {secret!r}")
+    for name in APP_SERVICES:
+        service = services(compose).get(name, {})
+        mounted = {s if isinstance(s, str) else s.get("source") for s in service.get("secrets") or []}
+        if "redis_password" not in mounted:
+            problems.append(f"service {name} must mount the secret redis_password, mounts {sorted(mounted)}")
+        value = environment(service).get("REDIS_PASSWORD_FILE")
+        if value != REDIS_SECRET_TARGET:
+            problems.append(f"{name}: REDIS_PASSWORD_FILE must be {REDIS_SECRET_TARGET}, is {value!r}")
     for name in ("mysql", *APP_SERVICES):
         service = services(compose).get(name, {})
         mounted = {s if isinstance(s, str) else s.get("source") for s in service.get("secrets") or []}
@@ -216,6 +266,8 @@ def trusted_proxy_problems(compose):
 RULES = [
     image_problems,
     persistence_problems,
+    eviction_problems,
+    redis_password_problems,
     healthcheck_problems,
     dependency_problems,
     secret_problems,
@@ -307,6 +359,14 @@ BROKEN = [
     ("redis image from elsewhere", _set(["services", "redis", "image"], "bitnami/redis:7"), image_problems),
     ("mysql 8.0", _set(["services", "mysql", "image"], "mysql:8.0"), image_problems),
     ("no AOF", _set(["services", "redis", "command"], ["redis-server"]), persistence_problems),
+    ("fsync unsaid", _set(["services", "redis", "command"], ["redis-server --appendonly yes --maxmemory 1gb"]), persistence_problems),
+    ("cache and queue evicted alike", _set(["services", "redis", "command"], ["redis-server --maxmemory 1gb --maxmemory-policy allkeys-lru"]), eviction_problems),
+    ("no maxmemory", _set(["services", "redis", "command"], ["redis-server --maxmemory-policy volatile-lru"]), eviction_problems),
+    ("password on redis-server's command line", _set(["services", "redis", "command"], ["redis-server --requirepass \"$(cat /run/secrets/redis_password)\""]), redis_password_problems),
+    ("redis without a password", _delete(["services", "redis", "secrets"]), redis_password_problems),
+    ("health check with -a", _set(["services", "redis", "healthcheck", "test"], ["CMD-SHELL", "redis-cli -a \"$(cat /run/secrets/redis_password)\" ping"]), redis_password_problems),
+    ("producer without the redis secret", _delete(["services", "producer", "environment", "REDIS_PASSWORD_FILE"]), secret_problems),
+    ("redis password in the URL", _set(["services", "consumer", "environment", "REDIS_URL"], "redis://:hunter2@redis:6379"), plain_password_problems),
     ("mysql without volume", _delete(["services", "mysql", "volumes"]), persistence_problems),
     ("consumer without health check", _delete(["services", "consumer", "healthcheck"]), healthcheck_problems),
     ("producer started too early", _set(["services", "producer", "depends_on", "mysql", "condition"], "service_started"), dependency_problems),

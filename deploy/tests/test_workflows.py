@@ -103,6 +103,27 @@ def test_cd_deploys_after_the_images_one_host_at_a_time(cd):
     assert cd.get("concurrency", {}).get("cancel-in-progress") is False, "a deploy must never be cancelled half-way"
 
 
+def test_cd_can_deploy_from_the_bastions_own_runner(cd):
+    """Issue 20: the deploy job runs on the bastion's self-hosted runner when chosen, so SSH
+    need not be opened to GitHub-hosted runners."""
+    deploy = cd["jobs"]["deploy"]
+    runs_on = deploy["runs-on"]
+    assert "fromJSON('[\"self-hosted\", \"bastion\"]')" in runs_on, f"deploy must be able to run on [self-hosted, bastion]: {runs_on}"
+    assert "vars.DEPLOY_RUNNER == 'bastion'" in runs_on and "inputs.deploy_runner == 'bastion'" in runs_on, runs_on
+    assert runs_on.rstrip(" }").endswith("'ubuntu-24.04'"), "a GitHub-hosted runner stays the default"
+    dispatch = triggers(cd)["workflow_dispatch"]["inputs"]["deploy_runner"]
+    assert dispatch["type"] == "choice" and "bastion" in dispatch["options"], dispatch
+    ssh = next(s for s in deploy["steps"] if s.get("name", "").startswith("Configure SSH"))
+    assert ssh["env"]["ON_BASTION"] == "${{ runner.environment == 'self-hosted' }}"
+    assert 'echo "BASTION=" >> "$GITHUB_ENV"' in ssh["run"], "on the bastion, rolling-deploy connects directly"
+    assert 'echo "BASTION=bastion" >> "$GITHUB_ENV"' in ssh["run"], "elsewhere, through the bastion"
+    assert "BASTION" not in deploy["env"], "BASTION is decided by the step, not fixed for the job"
+    cleanup = deploy["steps"][-1]
+    assert cleanup.get("if") == "always()" and "rm -f ~/.ssh/deploy_key" in cleanup["run"], (
+        "the key must be removed even on failure: a self-hosted runner keeps its home"
+    )
+
+
 # --- deploy/rolling-deploy against fake hosts --------------------------------
 
 FAKE_SSH = """\

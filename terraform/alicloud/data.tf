@@ -2,10 +2,13 @@
 # vSwitch CIDRs only: the HTTP hosts' networks.
 
 resource "alicloud_kvstore_instance" "this" {
-  db_instance_name  = local.prefix
-  instance_type     = "Redis"
-  engine_version    = "7.0"
-  instance_class    = var.redis_instance_class
+  db_instance_name = local.prefix
+  instance_type    = "Redis"
+  engine_version   = "7.0"
+  # Standard master-replica, or (redis_cluster_mode) the cluster architecture: shards of a
+  # primary and a replica behind Alibaba's proxy, which routes the deployment's one hash slot.
+  instance_class    = var.redis_cluster_mode ? var.redis_cluster_instance_class : var.redis_instance_class
+  shard_count       = var.redis_cluster_mode ? var.redis_shard_count : null
   payment_type      = "PostPaid"
   zone_id           = var.zones[0]
   secondary_zone_id = var.redis_multi_zone ? var.zones[1] : null
@@ -15,6 +18,12 @@ resource "alicloud_kvstore_instance" "this" {
   ssl_enable        = "Enable"
   tde_status        = "Enabled"
   tags              = local.tags
+
+  # volatile-lru: under memory pressure only keys with a TTL (the user cache) are evicted; the
+  # queue, pending entries and idempotency records have none, so they are never evicted.
+  config = {
+    "maxmemory-policy" = "volatile-lru"
+  }
 }
 
 resource "alicloud_db_instance" "this" {
@@ -37,12 +46,20 @@ resource "alicloud_db_instance" "this" {
 
   security_ips               = var.private_vswitch_cidrs
   ssl_action                 = "Open"
+  ca_type                    = "aliyun"
   tde_status                 = "Enabled"
   sql_collector_status       = "Enabled"
   sql_collector_config_value = 365
   auto_upgrade_minor_version = "Auto"
   deletion_protection        = var.environment == "prod"
   tags                       = local.tags
+
+  # TLS only: the server refuses unencrypted connections; the hosts verify its certificate with
+  # the CA pinned by mysql_ca_sha256 (MYSQL_REQUIRE_TLS, MYSQL_CA_FILE).
+  parameters {
+    name  = "require_secure_transport"
+    value = "ON"
+  }
 }
 
 resource "alicloud_db_database" "users" {
@@ -51,16 +68,12 @@ resource "alicloud_db_database" "users" {
   character_set  = "utf8mb4"
 }
 
-resource "alicloud_rds_account" "app" {
+# The privileged account of the deploy-time migration (`consumer migrate` on the hosts), which
+# creates the tables and the application user (mysql_username) with only the grants it needs.
+# The running apps never log in with it.
+resource "alicloud_rds_account" "admin" {
   db_instance_id   = alicloud_db_instance.this.id
-  account_name     = var.mysql_username
-  account_password = var.mysql_password
-  account_type     = "Normal"
-}
-
-resource "alicloud_db_account_privilege" "app" {
-  instance_id  = alicloud_db_instance.this.id
-  account_name = alicloud_rds_account.app.account_name
-  privilege    = "ReadWrite"
-  db_names     = [alicloud_db_database.users.data_base_name]
+  account_name     = var.mysql_admin_username
+  account_password = var.mysql_admin_password
+  account_type     = "Super"
 }

@@ -16,6 +16,10 @@ resource "alicloud_instance" "bastion" {
   system_disk_size           = 20
   system_disk_encrypted      = true
   tags                       = merge(local.tags, { Role = "bastion" })
+
+  # Only with bastion_github_runner (runner.tf): the runner's RAM role and cloud-init.
+  role_name = var.bastion_github_runner ? alicloud_ram_role.bastion[0].role_name : null
+  user_data = var.bastion_github_runner ? base64encode(local.bastion_user_data) : null
 }
 
 resource "alicloud_instance" "http" {
@@ -36,13 +40,17 @@ resource "alicloud_instance" "http" {
   tags                       = merge(local.tags, { Role = "http" })
 
   user_data = base64encode(templatefile("${path.module}/templates/http-host.yaml.tftpl", {
-    region         = var.region
-    ram_role       = alicloud_ram_role.http.role_name
-    parameter_path = "/${local.parameter_path}"
-    producer_image = var.producer_image
-    consumer_image = var.consumer_image
-    run_sh         = file("${path.module}/templates/run.sh")
-    stop_sh        = file("${path.module}/templates/stop.sh")
+    region           = var.region
+    ram_role         = alicloud_ram_role.http.role_name
+    parameter_path   = "/${local.parameter_path}"
+    producer_image   = var.producer_image
+    consumer_image   = var.consumer_image
+    lib_sh           = file("${path.module}/templates/lib.sh")
+    run_sh           = file("${path.module}/templates/run.sh")
+    stop_sh          = file("${path.module}/templates/stop.sh")
+    fetch_secrets_sh = file("${path.module}/templates/fetch-secrets.sh")
+    migrate_sh       = file("${path.module}/templates/migrate.sh")
+    secrets_refresh  = "5min"
   }))
 
   lifecycle {
@@ -50,5 +58,6 @@ resource "alicloud_instance" "http" {
     ignore_changes = [user_data, image_id]
   }
 
-  depends_on = [alicloud_snat_entry.private, alicloud_oos_secret_parameter.settings, alicloud_ram_role_policy_attachment.http]
+  depends_on = [alicloud_snat_entry.private, alicloud_oos_secret_parameter.settings, alicloud_oos_secret_parameter.host,
+  alicloud_oos_secret_parameter.secrets, alicloud_rds_account.admin, alicloud_ram_role_policy_attachment.http]
 }

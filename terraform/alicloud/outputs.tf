@@ -22,3 +22,8 @@ output "redis_endpoint" {
   description = "KVStore Redis endpoint."
   value       = alicloud_kvstore_instance.this.connection_domain
 }
+
+output "github_runner_token_parameter" {
+  description = "OOS secret parameter to put the bastion runner's registration token in (bastion_github_runner), else null."
+  value       = var.bastion_github_runner ? local.github_runner_token_parameter : null
+}

@@ -1,5 +1,5 @@
-# Remote state (example). State holds secrets (the Redis auth token and the URL built from it),
-# so keep it in an encrypted, versioned bucket with locking and tight access. Uncomment, fill in,
+# Remote state (example). State holds secrets (the Redis AUTH token, the MySQL app user's first
+# password), so keep it in an encrypted, versioned bucket with locking and tight access. Uncomment, fill in,
 # then run `terraform init -migrate-state`. One key per environment, e.g. registry/dev.tfstate.
 #
 # terraform {

@@ -20,10 +20,12 @@ resource "aws_db_instance" "this" {
 
   db_name  = "users"
   username = var.mysql_username
-  # RDS generates the password and keeps it in Secrets Manager (JSON: username, password).
+  # The admin: RDS generates, keeps and rotates its password in Secrets Manager (JSON: username,
+  # password). Only the deploy-time migration uses it; the apps log in as mysql_app_username.
   manage_master_user_password   = true
   master_user_secret_kms_key_id = aws_kms_key.this.key_id
 
+  parameter_group_name   = aws_db_parameter_group.this.name
   db_subnet_group_name   = aws_db_subnet_group.this.name
   vpc_security_group_ids = [aws_security_group.db.id]
   publicly_accessible    = false
@@ -41,6 +43,24 @@ resource "aws_db_instance" "this" {
   monitoring_interval                 = 60
   monitoring_role_arn                 = aws_iam_role.rds_monitoring.arn
   apply_immediately                   = !var.deletion_protection
+}
+
+# TLS only: the server refuses unencrypted connections; the hosts verify its certificate with the
+# RDS CA bundle pinned by rds_ca_bundle_sha256 (MYSQL_REQUIRE_TLS, MYSQL_CA_FILE).
+resource "aws_db_parameter_group" "this" {
+  name_prefix = "${local.prefix}-"
+  family      = local.mysql_family
+  description = "${local.prefix}: TLS required"
+
+  parameter {
+    name         = "require_secure_transport"
+    value        = "1"
+    apply_method = "immediate"
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # Enhanced monitoring (OS metrics of the database host, every minute).
@@ -66,6 +86,32 @@ resource "aws_elasticache_subnet_group" "this" {
   subnet_ids = aws_subnet.private[*].id
 }
 
+# volatile-lru: under memory pressure only keys with a TTL (the user cache) are evicted; the queue,
+# pending entries and idempotency records have none, so they are never evicted. The name follows
+# the mode: switching it builds a new group (cluster-enabled cannot change in place).
+resource "aws_elasticache_parameter_group" "this" {
+  name        = "${local.prefix}-${local.redis_family}${var.redis_cluster_mode ? "-cluster" : ""}"
+  family      = local.redis_family
+  description = "${local.prefix}: volatile-lru${var.redis_cluster_mode ? ", cluster mode" : ""}"
+
+  parameter {
+    name  = "maxmemory-policy"
+    value = "volatile-lru"
+  }
+
+  dynamic "parameter" {
+    for_each = var.redis_cluster_mode ? ["yes"] : []
+    content {
+      name  = "cluster-enabled"
+      value = parameter.value
+    }
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+
 resource "aws_elasticache_replication_group" "this" {
   #checkov:skip=CKV2_AWS_50:Automatic Multi-AZ failover is per environment (redis_replicas >= 1): on in envs/prod.tfvars, asserted by tests/ha.tftest.hcl; dev runs one node.
   replication_group_id = local.prefix
@@ -74,11 +120,15 @@ resource "aws_elasticache_replication_group" "this" {
   engine_version       = var.redis_engine_version
   node_type            = var.redis_node_type
   port                 = local.redis_port
-  parameter_group_name = "default.redis7"
+  parameter_group_name = aws_elasticache_parameter_group.this.name
 
   # Primary + replicas; with a replica, the primary fails over to the other zone automatically.
-  num_cache_clusters         = var.redis_replicas + 1
-  automatic_failover_enabled = var.redis_replicas > 0
+  # Cluster mode: redis_shards shards of that shape (it requires automatic failover).
+  cluster_mode               = var.redis_cluster_mode ? "enabled" : null
+  num_cache_clusters         = var.redis_cluster_mode ? null : var.redis_replicas + 1
+  num_node_groups            = var.redis_cluster_mode ? var.redis_shards : null
+  replicas_per_node_group    = var.redis_cluster_mode ? var.redis_replicas : null
+  automatic_failover_enabled = var.redis_cluster_mode || var.redis_replicas > 0
   multi_az_enabled           = var.redis_replicas > 0
 
   subnet_group_name  = aws_elasticache_subnet_group.this.name
@@ -92,4 +142,11 @@ resource "aws_elasticache_replication_group" "this" {
   snapshot_retention_limit   = var.redis_snapshot_retention_days
   auto_minor_version_upgrade = true
   apply_immediately          = !var.deletion_protection
+
+  lifecycle {
+    precondition {
+      condition     = local.redis_replica_acks <= var.redis_replicas
+      error_message = "redis_replica_acks exceeds redis_replicas: WAIT could never be satisfied and every POST would answer 503 not_replicated."
+    }
+  }
 }

@@ -83,11 +83,12 @@ resource "aws_cloudwatch_metric_alarm" "rds_storage" {
   ok_actions          = [aws_sns_topic.alarms.arn]
 }
 
-# One alarm per Redis node; ElastiCache names the nodes <replication group id>-001, -002, ...
+# One alarm per Redis node (local.redis_node_ids). With volatile-lru a full cache may hold memory
+# near maxmemory by design: then watch Evictions, and size the node by terraform/README.md.
 resource "aws_cloudwatch_metric_alarm" "redis_memory" {
-  count               = var.redis_replicas + 1
-  alarm_name          = "${local.prefix}-redis-memory-${format("%03d", count.index + 1)}"
-  alarm_description   = "Redis memory above 80% of maxmemory: the queue or the cache is growing"
+  count               = length(local.redis_node_ids)
+  alarm_name          = "${local.prefix}-redis-memory-${local.redis_node_ids[count.index]}"
+  alarm_description   = "Redis memory above 80% of maxmemory: the queue, pending entries or idempotency records grow, or the cache fills the node (cached users are evicted first)"
   namespace           = "AWS/ElastiCache"
   metric_name         = "DatabaseMemoryUsagePercentage"
   statistic           = "Maximum"
@@ -95,7 +96,7 @@ resource "aws_cloudwatch_metric_alarm" "redis_memory" {
   evaluation_periods  = 2
   comparison_operator = "GreaterThanThreshold"
   threshold           = 80
-  dimensions          = { CacheClusterId = "${aws_elasticache_replication_group.this.id}-${format("%03d", count.index + 1)}" }
+  dimensions          = { CacheClusterId = "${aws_elasticache_replication_group.this.id}-${local.redis_node_ids[count.index]}" }
   alarm_actions       = [aws_sns_topic.alarms.arn]
   ok_actions          = [aws_sns_topic.alarms.arn]
 }

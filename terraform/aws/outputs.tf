@@ -19,8 +19,8 @@ output "mysql_endpoint" {
 }
 
 output "redis_endpoint" {
-  description = "ElastiCache Redis primary endpoint (TLS and AUTH required)."
-  value       = aws_elasticache_replication_group.this.primary_endpoint_address
+  description = "ElastiCache Redis endpoint (TLS and AUTH required): the primary endpoint, or the configuration endpoint in cluster mode."
+  value       = local.redis_endpoint
 }
 
 output "parameter_path" {
@@ -29,8 +29,18 @@ output "parameter_path" {
 }
 
 output "mysql_secret_arn" {
-  description = "ARN of the RDS-managed secret holding the MySQL user name and password."
+  description = "ARN of the RDS-managed secret of the MySQL admin (master) user, used by the migration only."
   value       = aws_db_instance.this.master_user_secret[0].secret_arn
+}
+
+output "mysql_app_secret_arn" {
+  description = "ARN of the secret holding the application user's MySQL password (JSON .password); write a new value to rotate it."
+  value       = aws_secretsmanager_secret.mysql_app.arn
+}
+
+output "github_runner_token_parameter" {
+  description = "SSM parameter to put the bastion runner's registration token in (bastion_github_runner), else null."
+  value       = var.bastion_github_runner ? local.github_runner_token_parameter : null
 }
 
 output "ssh_http_hosts" {

@@ -131,6 +131,12 @@ variable "rate_limit_burst" {
   default     = 40
 }
 
+variable "swagger_ui" {
+  description = "SWAGGER_UI of the producer: serve Swagger UI on /docs. Off by default (prod); dev may turn it on."
+  type        = bool
+  default     = false
+}
+
 variable "cors_origins" {
   description = "CORS_ORIGINS of the producer; empty means same origin only (the parameter is then not created)."
   type        = string
@@ -161,9 +167,41 @@ variable "mysql_allocated_storage" {
 }
 
 variable "mysql_username" {
-  description = "RDS master user name; its password is generated and kept in Secrets Manager by RDS."
+  description = "RDS master (admin) user name. Its password is generated, kept and rotated in Secrets Manager by RDS; only the deploy-time migration (`consumer migrate`) logs in with it."
   type        = string
   default     = "registry"
+}
+
+variable "mysql_app_username" {
+  description = "MySQL user of the running producer and consumers, created and granted by the migration; its password is a separate Secrets Manager secret."
+  type        = string
+  default     = "registry_app"
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9_]{1,31}$", var.mysql_app_username))
+    error_message = "mysql_app_username: 2 to 32 characters, lower-case letters, digits and underscores, starting with a letter."
+  }
+}
+
+variable "rds_ca_bundle_url" {
+  description = "URL of the RDS CA bundle the hosts verify MySQL's certificate with; null means the region's bundle, https://truststore.pki.rds.amazonaws.com/REGION/REGION-bundle.pem."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.rds_ca_bundle_url == null || startswith(coalesce(var.rds_ca_bundle_url, "-"), "https://")
+    error_message = "rds_ca_bundle_url: an https:// URL."
+  }
+}
+
+variable "rds_ca_bundle_sha256" {
+  description = "SHA-256 (64 hex digits) of the RDS CA bundle at rds_ca_bundle_url; the hosts refuse a bundle with another checksum. Compute it from a copy you trust: curl -fsS URL | sha256sum (and check the certificates with openssl first)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{64}$", var.rds_ca_bundle_sha256))
+    error_message = "rds_ca_bundle_sha256: 64 lower-case hex digits (the output of sha256sum)."
+  }
 }
 
 variable "mysql_multi_az" {
@@ -185,9 +223,14 @@ variable "redis_node_type" {
 }
 
 variable "redis_engine_version" {
-  description = "ElastiCache Redis OSS engine version."
+  description = "ElastiCache Redis OSS engine version (7.x: the parameter group family is redis7)."
   type        = string
   default     = "7.1"
+
+  validation {
+    condition     = startswith(var.redis_engine_version, "7.")
+    error_message = "redis_engine_version: Redis OSS 7.x."
+  }
 }
 
 variable "redis_replicas" {
@@ -199,6 +242,40 @@ variable "redis_replicas" {
     condition     = var.redis_replicas >= 0 && var.redis_replicas <= 5
     error_message = "redis_replicas: 0 to 5."
   }
+}
+
+variable "redis_cluster_mode" {
+  description = "ElastiCache in cluster mode (redis_shards shards of 1 + redis_replicas nodes); the hosts then run REDIS_MODE=cluster against the configuration endpoint."
+  type        = bool
+  default     = false
+}
+
+variable "redis_shards" {
+  description = "Shards (node groups) in cluster mode. Every key of one deployment shares a hash tag, so one shard holds the queue; more shards serve more deployments or prefixes."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.redis_shards >= 1 && var.redis_shards <= 10 && floor(var.redis_shards) == var.redis_shards
+    error_message = "redis_shards: a whole number from 1 to 10."
+  }
+}
+
+variable "redis_replica_acks" {
+  description = "REDIS_REPLICA_ACKS of the producer: a 202 only once this many replicas hold the enqueue (WAIT). null means 1 when there is a replica (redis_replicas >= 1), else 0."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.redis_replica_acks == null || (coalesce(var.redis_replica_acks, 0) >= 0 && coalesce(var.redis_replica_acks, 0) <= 5)
+    error_message = "redis_replica_acks: 0 to 5 (and at most redis_replicas)."
+  }
+}
+
+variable "redis_replica_ack_timeout_ms" {
+  description = "REDIS_REPLICA_ACK_TIMEOUT_MS of the producer: how long a 202 waits for the replicas before answering 503 not_replicated."
+  type        = number
+  default     = 500
 }
 
 variable "redis_snapshot_retention_days" {
@@ -246,4 +323,49 @@ variable "alarm_backlog_messages" {
   description = "App alarm: pending messages above which a still-growing queue fires the backlog alarm."
   type        = number
   default     = 1000
+}
+
+variable "bastion_github_runner" {
+  description = "Install a GitHub Actions self-hosted runner on the bastion (user `runner`, labels github_runner_labels), so that CD deploys from inside the VPC. Off by default."
+  type        = bool
+  default     = false
+}
+
+variable "github_runner_url" {
+  description = "Repository (or organisation) URL the bastion's runner registers with, e.g. https://github.com/my-org/registry. Required with bastion_github_runner."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.github_runner_url == "" || can(regex("^https://github\\.com/[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?$", var.github_runner_url))
+    error_message = "github_runner_url: https://github.com/OWNER or https://github.com/OWNER/REPO."
+  }
+}
+
+variable "github_runner_labels" {
+  description = "Labels of the bastion's runner (besides self-hosted, Linux, X64); cd.yml selects it with runs-on: [self-hosted, bastion]."
+  type        = list(string)
+  default     = ["bastion"]
+}
+
+variable "github_runner_version" {
+  description = "Version of actions/runner installed on the bastion (a release of https://github.com/actions/runner)."
+  type        = string
+  default     = "2.328.0"
+
+  validation {
+    condition     = can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+$", var.github_runner_version))
+    error_message = "github_runner_version: X.Y.Z."
+  }
+}
+
+variable "github_runner_sha256" {
+  description = "SHA-256 of actions-runner-linux-x64-VERSION.tar.gz (listed in the release notes); the bastion refuses another file. Required with bastion_github_runner."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.github_runner_sha256 == "" || can(regex("^[0-9a-f]{64}$", var.github_runner_sha256))
+    error_message = "github_runner_sha256: 64 lower-case hex digits."
+  }
 }

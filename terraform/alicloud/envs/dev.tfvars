@@ -1,4 +1,7 @@
-# Development on Alibaba Cloud. Passwords: export TF_VAR_mysql_password=... TF_VAR_redis_password=...
+# Development on Alibaba Cloud.
+# Secrets: export TF_VAR_mysql_admin_password=... TF_VAR_mysql_password=... TF_VAR_redis_password=...
+# CA certificates (the RDS and Redis TLS CAs from the console, put where the hosts can fetch them):
+#   -var mysql_ca_url=https://... -var mysql_ca_sha256=... -var redis_ca_url=https://... -var redis_ca_sha256=...
 environment    = "dev"
 region         = "cn-hangzhou"
 zones          = ["cn-hangzhou-j", "cn-hangzhou-k"]
@@ -10,3 +13,10 @@ consumer_count = 1
 
 mysql_category   = "Basic"
 redis_multi_zone = false
+
+# Dev keeps REDIS_REPLICA_ACKS at 0; Swagger UI on /docs in dev only.
+redis_replica_acks = 0
+redis_cluster_mode = false
+swagger_ui         = true
+
+bastion_github_runner = false

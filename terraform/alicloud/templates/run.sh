@@ -1,27 +1,22 @@
 #!/bin/bash
-# Started by registry.service: reads the settings from OOS secret parameters (ECS RAM role), then
-# (re)starts the producer and CONSUMER_COUNT consumers.
+# Started by registry.service: settings from OOS secret parameters (ECS RAM role), the RDS and
+# Redis CA certificates (pinned by checksum), the secrets (fetch-secrets.sh), the migration with
+# the privileged account (migrate.sh), then the producer and CONSUMER_COUNT consumers, which log
+# in as the application user.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 umask 077
-
-# shellcheck source=/dev/null
-source /opt/registry/deployment.env # REGION, RAM_ROLE, PARAMETER_PATH
+# shellcheck source=lib.sh
+source /opt/registry/lib.sh
 # shellcheck source=/dev/null
 source /opt/registry/images.env # PRODUCER_IMAGE, CONSUMER_IMAGE (rewritten by CD)
 
-run_dir=/run/registry
-install -d -m 0700 "$run_dir"
-
-aliyun oos GetSecretParametersByPath --mode EcsRamRole --ram-role-name "$RAM_ROLE" --region "$REGION" \
-  --Path "$PARAMETER_PATH" --WithDecryption true --MaxResults 50 |
-  jq -r '.Parameters[] | "\(.Name | split("/") | last)=\(.Value)"' >"$run_dir/all.env"
-
-grep -q '^REDIS_URL=' "$run_dir/all.env" || { echo "no settings under $PARAMETER_PATH" >&2; exit 1; }
-consumer_count=$(sed -n 's/^CONSUMER_COUNT=//p' "$run_dir/all.env")
-sed -n 's/^MYSQL_PASSWORD=//p' "$run_dir/all.env" | tr -d '\n' >"$run_dir/mysql_password"
-chmod 0444 "$run_dir/mysql_password"
-grep -v -e '^CONSUMER_COUNT=' -e '^MYSQL_PASSWORD=' "$run_dir/all.env" >"$run_dir/app.env"
-rm -f "$run_dir/all.env"
+# app.env (tmpfs, root only) holds settings, no secret: docker inspect may show it.
+fetch_parameters "$PARAMETER_PATH/app" >"$run_dir/app.env.new"
+grep -q '^REDIS_URL=' "$run_dir/app.env.new" || { echo "no settings under $PARAMETER_PATH/app" >&2; exit 1; }
+mv "$run_dir/app.env.new" "$run_dir/app.env"
+host_env=$(fetch_parameters "$PARAMETER_PATH/host")
+consumer_count=$(host_setting CONSUMER_COUNT)
 
 if [ -f /opt/registry/overrides.env ]; then
   # shellcheck source=/dev/null
@@ -29,20 +24,30 @@ if [ -f /opt/registry/overrides.env ]; then
   consumer_count=${CONSUMER_COUNT:-$consumer_count}
 fi
 
+for ca in MYSQL REDIS; do
+  ca_url=$(host_setting "${ca}_CA_URL")
+  ca_sha256=$(host_setting "${ca}_CA_SHA256")
+  fetch_ca_bundle "$ca_url" "$ca_sha256" "$tls_dir/${ca,,}-ca.pem"
+done
+/opt/registry/fetch-secrets.sh
+/opt/registry/migrate.sh
 /opt/registry/stop.sh
 
 common=(
   --detach --restart unless-stopped
   --env-file "$run_dir/app.env"
-  --env MYSQL_PASSWORD_FILE=/run/secrets/mysql_password
-  --volume "$run_dir/mysql_password:/run/secrets/mysql_password:ro"
+  --volume "$secrets_dir:/run/secrets:ro"
+  --volume "$tls_dir:/etc/registry/tls:ro"
   --log-opt max-size=20m --log-opt max-file=5
 )
 
+# The API on 8080 (the load balancer's port); /metrics only on 9090, published on loopback as 9100.
 docker run "${common[@]}" --name registry-producer --label registry.role=producer \
-  --hostname "$(hostname -s)" --publish 8080:8080 --env LISTEN_ADDR=0.0.0.0:8080 \
+  --hostname "$(hostname -s)" --publish 8080:8080 --publish 127.0.0.1:9100:9090 \
+  --env LISTEN_ADDR=0.0.0.0:8080 --env METRICS_ADDR=0.0.0.0:9090 \
   "$PRODUCER_IMAGE"
 
+# Each consumer's health/metrics port is published on loopback only: 9101, 9102, ...
 for i in $(seq 1 "${consumer_count:-1}"); do
   docker run "${common[@]}" --name "registry-consumer-$i" --label registry.role=consumer \
     --hostname "$(hostname -s)-consumer-$i" --publish "127.0.0.1:$((9100 + i)):9091" \

@@ -6,7 +6,8 @@ mock_provider "aws" {
 }
 
 variables {
-  ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockKeyForTestsOnly test@example"
+  ssh_public_key       = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockKeyForTestsOnly test@example"
+  rds_ca_bundle_sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
 }
 
 run "prod_survives_the_loss_of_a_zone" {
@@ -29,6 +30,14 @@ run "prod_survives_the_loss_of_a_zone" {
       aws_elasticache_replication_group.this.automatic_failover_enabled &&
     aws_elasticache_replication_group.this.multi_az_enabled)
     error_message = "Prod Redis needs a replica with automatic Multi-AZ failover."
+  }
+  assert {
+    condition     = nonsensitive(aws_ssm_parameter.settings["REDIS_REPLICA_ACKS"].value) == "1"
+    error_message = "Prod answers 202 only once the replica holds the enqueue (REDIS_REPLICA_ACKS=1): a failover loses no accepted user."
+  }
+  assert {
+    condition     = nonsensitive(aws_ssm_parameter.settings["SWAGGER_UI"].value) == "false"
+    error_message = "Prod serves no Swagger UI."
   }
   assert {
     condition     = aws_lb.this.enable_cross_zone_load_balancing && length(aws_lb_target_group_attachment.http) == 2

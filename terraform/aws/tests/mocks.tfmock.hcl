@@ -19,9 +19,11 @@ mock_data "aws_ssm_parameter" {
   }
 }
 
+# Every generated secret (the Redis AUTH token, the MySQL app password): the tests look for this
+# value wherever a secret must not be.
 mock_data "aws_secretsmanager_random_password" {
   defaults = {
-    random_password = "MockRedisAuthToken0123456789abcdefMockRedisAuthToken0123456789ab"
+    random_password = "MockGeneratedSecret0123456789abcdefMockGeneratedSecret0123456789"
   }
 }
 
@@ -39,7 +41,8 @@ mock_resource "aws_db_instance" {
 
 mock_resource "aws_elasticache_replication_group" {
   defaults = {
-    primary_endpoint_address = "master.registry.mock.euc1.cache.amazonaws.com"
+    primary_endpoint_address       = "master.registry.mock.euc1.cache.amazonaws.com"
+    configuration_endpoint_address = "clustercfg.registry.mock.euc1.cache.amazonaws.com"
   }
 }
 
@@ -85,6 +88,12 @@ mock_resource "aws_iam_role" {
 
 mock_resource "aws_secretsmanager_secret" {
   defaults = {
-    arn = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:registry/redis-auth-token-AbCdEf"
+    arn = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:registry/mock-secret-AbCdEf"
+  }
+}
+
+mock_resource "aws_ssm_parameter" {
+  defaults = {
+    arn = "arn:aws:ssm:eu-central-1:123456789012:parameter/registry/mock"
   }
 }

@@ -7,7 +7,8 @@ mock_provider "aws" {
 }
 
 variables {
-  ssh_public_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockKeyForTestsOnly test@example"
+  ssh_public_key       = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMockKeyForTestsOnly test@example"
+  rds_ca_bundle_sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
 }
 
 run "two_http_hosts_sit_in_different_private_subnets_and_zones" {
@@ -178,26 +179,27 @@ run "hosts_read_settings_from_ssm_and_secrets_manager_never_from_user_data" {
   command = apply
 
   assert {
-    condition     = !strcontains(local.http_user_data, "MockRedisAuthToken") && !strcontains(local.http_user_data, "rediss://") && !strcontains(local.http_user_data, "mysql://")
+    condition     = !strcontains(local.http_user_data, "MockGeneratedSecret") && !strcontains(local.http_user_data, "rediss://") && !strcontains(local.http_user_data, "mysql://")
     error_message = "User data must not contain settings or secrets."
   }
   assert {
     condition = alltrue([for s in ["/opt/registry/images.env", "/opt/registry/run.sh", "registry.service", "ExecStart=/opt/registry/run.sh",
       "PRODUCER_IMAGE=${var.producer_image}", "CONSUMER_IMAGE=${var.consumer_image}", "get-parameters-by-path",
-    "secretsmanager get-secret-value", "--restart unless-stopped", "8080:8080", "/run/secrets/mysql_password:ro"] : strcontains(local.http_user_data, s)])
-    error_message = "The cloud-init must lay out /opt/registry (images.env, run.sh) and registry.service as the CD workflow expects."
+      "secretsmanager get-secret-value", "--restart unless-stopped", "8080:8080", "$secrets_dir:/run/secrets:ro",
+    "registry-secrets.timer", "ExecStart=/opt/registry/fetch-secrets.sh", "OnUnitActiveSec=5min"] : strcontains(local.http_user_data, s)])
+    error_message = "The cloud-init must lay out /opt/registry (images.env, run.sh), registry.service and the secrets timer as the CD workflow and terraform/README.md expect."
   }
   assert {
     condition = (
       startswith(local.http_user_data, "#cloud-config\n") &&
-      one([for f in yamldecode(local.http_user_data).write_files : f.content if f.path == "/opt/registry/run.sh"]) == file("templates/run.sh") &&
-      one([for f in yamldecode(local.http_user_data).write_files : f.content if f.path == "/opt/registry/stop.sh"]) == file("templates/stop.sh") &&
+      alltrue([for name in ["lib.sh", "run.sh", "stop.sh", "fetch-secrets.sh", "migrate.sh"] :
+      one([for f in yamldecode(local.http_user_data).write_files : f.content if f.path == "/opt/registry/${name}"]) == local.host_scripts[name]]) &&
       one([for f in yamldecode(local.http_user_data).write_files : f.content if f.path == "/opt/registry/images.env"]) == "PRODUCER_IMAGE=${var.producer_image}\nCONSUMER_IMAGE=${var.consumer_image}\n"
     )
-    error_message = "The cloud-init must be valid YAML carrying run.sh, stop.sh and images.env intact."
+    error_message = "The cloud-init must be valid YAML carrying the host scripts and images.env intact."
   }
   assert {
-    condition     = alltrue([for h in aws_instance.http : h.user_data == local.http_user_data && h.iam_instance_profile == aws_iam_instance_profile.http.name])
+    condition     = alltrue([for h in aws_instance.http : h.user_data_base64 == base64gzip(local.http_user_data) && h.iam_instance_profile == aws_iam_instance_profile.http.name])
     error_message = "Both HTTP hosts run the cloud-init with the settings-reader instance profile."
   }
   assert {
@@ -209,8 +211,13 @@ run "hosts_read_settings_from_ssm_and_secrets_manager_never_from_user_data" {
     error_message = "Container settings are SecureStrings under the deployment's path."
   }
   assert {
-    condition     = startswith(nonsensitive(aws_ssm_parameter.settings["REDIS_URL"].value), "rediss://:MockRedisAuthToken") && nonsensitive(aws_ssm_parameter.settings["MYSQL_URL"].value) == "mysql://${var.mysql_username}@${aws_db_instance.this.address}:3306/users"
-    error_message = "REDIS_URL uses TLS and the auth token; MYSQL_URL carries no password."
+    condition = (
+      nonsensitive(aws_ssm_parameter.settings["REDIS_URL"].value) == "rediss://${aws_elasticache_replication_group.this.primary_endpoint_address}:6379" &&
+      nonsensitive(aws_ssm_parameter.settings["REDIS_PASSWORD_FILE"].value) == "/run/secrets/redis_password" &&
+      nonsensitive(aws_ssm_parameter.settings["MYSQL_URL"].value) == "mysql://${var.mysql_app_username}@${aws_db_instance.this.address}:3306/users" &&
+      nonsensitive(aws_ssm_parameter.settings["MYSQL_PASSWORD_FILE"].value) == "/run/secrets/mysql_password"
+    )
+    error_message = "REDIS_URL is TLS to the endpoint without the token, MYSQL_URL names the app user without a password: both passwords come from files."
   }
   assert {
     condition = (
@@ -222,10 +229,265 @@ run "hosts_read_settings_from_ssm_and_secrets_manager_never_from_user_data" {
   assert {
     condition = alltrue([for s in jsondecode(aws_iam_role_policy.http_read_settings.policy).Statement :
       s.Effect == "Allow" && !contains(flatten([s.Resource]), "*") &&
-      alltrue([for r in flatten([s.Resource]) : strcontains(r, "parameter/${var.name}/${var.environment}") || r == aws_db_instance.this.master_user_secret[0].secret_arn || r == aws_kms_key.this.arn])
+      alltrue([for r in flatten([s.Resource]) :
+        can(regex("parameter/${var.name}/${var.environment}/(app|host)(/\\*)?$", r)) || r == aws_kms_key.this.arn ||
+      contains([aws_db_instance.this.master_user_secret[0].secret_arn, aws_secretsmanager_secret.mysql_app.arn, aws_secretsmanager_secret.redis_auth.arn], r)])
     ])
-    error_message = "The instance role's reads are limited to this deployment's parameter path, MySQL secret and key."
+    error_message = "The instance role's reads are limited to this deployment's app/ and host/ parameters, its three secrets and its key."
   }
+}
+
+# Issue 20: no rendered host setting (what becomes /run/registry/app.env, or what the host scripts
+# read) holds a secret. This fails on a password in a URL, a secret value, or a setting named like
+# a secret that is not a *_FILE path or a *_ARN identifier.
+run "no_host_setting_holds_a_secret" {
+  command = apply
+
+  assert {
+    condition = alltrue([for p in concat(values(aws_ssm_parameter.settings), values(aws_ssm_parameter.host)) :
+      !can(regex("://[^/@\\s]*:[^/@\\s]*@", nonsensitive(p.value))) &&
+      !strcontains(nonsensitive(p.value), data.aws_secretsmanager_random_password.redis.random_password) &&
+      !strcontains(nonsensitive(p.value), data.aws_secretsmanager_random_password.mysql_app.random_password)
+    ])
+    error_message = "A host setting holds a secret (a password or token, or a URL with a password): secrets reach the containers as files only."
+  }
+  assert {
+    condition = alltrue([for name in concat(keys(local.settings), keys(local.host_settings)) :
+    !can(regex("PASSWORD|PASSWD|TOKEN|SECRET|AUTH", name)) || endswith(name, "_FILE") || endswith(name, "_ARN")])
+    error_message = "A setting is named like a secret: pass the secret as a file (NAME_FILE) or pass its identifier (NAME_ARN)."
+  }
+  assert {
+    condition     = alltrue([for name in ["REDIS_PASSWORD_FILE", "MYSQL_PASSWORD_FILE"] : startswith(local.settings[name], "/run/secrets/")])
+    error_message = "The password files live in the mounted secrets directory."
+  }
+  assert {
+    condition = (
+      strcontains(local.host_scripts["lib.sh"], "container_uid=${local.container_uid}\n") && strcontains(local.host_scripts["lib.sh"], "chmod 0400") &&
+      strcontains(file("../../Dockerfile.producer"), "USER ${local.container_uid}:${local.container_uid}") &&
+      strcontains(file("../../Dockerfile.consumer"), "USER ${local.container_uid}:${local.container_uid}") &&
+      strcontains(local.host_scripts["lib.sh"], "mv -f \"$tmp\" \"$file\"")
+    )
+    error_message = "Secret files are replaced atomically and readable by the images' uid (65532) alone."
+  }
+  assert {
+    condition = alltrue([for m in regexall("--env ([A-Za-z_]+)=", join("\n", [local.host_scripts["run.sh"], local.host_scripts["migrate.sh"]])) :
+    !can(regex("PASSWORD|PASSWD|TOKEN|SECRET", m[0])) || endswith(m[0], "_FILE")])
+    error_message = "No secret value goes to docker run --env: only *_FILE paths."
+  }
+}
+
+# Issue 20: the migration runs with the admin credentials before the apps start; the apps use the
+# app user; MySQL speaks TLS only, verified with the pinned RDS CA bundle.
+run "the_apps_log_in_as_the_app_user_over_verified_tls" {
+  command = apply
+
+  assert {
+    condition = (
+      can(regex("(?s)fetch-secrets\\.sh.*migrate\\.sh.*stop\\.sh.*docker run", local.host_scripts["run.sh"])) &&
+      strcontains(local.host_scripts["migrate.sh"], "\"$CONSUMER_IMAGE\" migrate") &&
+      strcontains(local.host_scripts["migrate.sh"], "MYSQL_APP_PASSWORD_FILE=/run/secrets/mysql_password")
+    )
+    error_message = "run.sh fetches the secrets and runs `consumer migrate` before starting the containers."
+  }
+  assert {
+    condition = (
+      nonsensitive(aws_ssm_parameter.host["MYSQL_ADMIN_URL"].value) == "mysql://${var.mysql_username}@${aws_db_instance.this.address}:3306/users" &&
+      nonsensitive(aws_ssm_parameter.host["MYSQL_ADMIN_SECRET_ARN"].value) == aws_db_instance.this.master_user_secret[0].secret_arn &&
+      nonsensitive(aws_ssm_parameter.host["MYSQL_APP_USER"].value) == var.mysql_app_username &&
+      var.mysql_app_username != var.mysql_username &&
+      !anytrue([for v in values(local.settings) : strcontains(v, "${var.mysql_username}@")])
+    )
+    error_message = "The admin (RDS master) reaches the migration only; the containers' settings name the app user."
+  }
+  assert {
+    condition = (
+      local.settings["MYSQL_REQUIRE_TLS"] == "true" && local.settings["MYSQL_CA_FILE"] == "/etc/registry/tls/mysql-ca.pem" &&
+      strcontains(local.host_scripts["run.sh"], "$tls_dir:/etc/registry/tls:ro") && strcontains(local.host_scripts["run.sh"], "\"$tls_dir/mysql-ca.pem\"") &&
+      nonsensitive(aws_ssm_parameter.host["MYSQL_CA_SHA256"].value) == var.rds_ca_bundle_sha256 &&
+      nonsensitive(aws_ssm_parameter.host["MYSQL_CA_URL"].value) == "https://truststore.pki.rds.amazonaws.com/${var.region}/${var.region}-bundle.pem" &&
+      strcontains(local.host_scripts["lib.sh"], "sha256sum --check")
+    )
+    error_message = "The containers require TLS to MySQL and verify it with the RDS CA bundle, fetched and pinned by checksum."
+  }
+  assert {
+    condition = (
+      aws_db_instance.this.parameter_group_name == aws_db_parameter_group.this.name &&
+      aws_db_parameter_group.this.family == "mysql8.4" &&
+      anytrue([for p in aws_db_parameter_group.this.parameter : p.name == "require_secure_transport" && p.value == "1"])
+    )
+    error_message = "RDS must refuse unencrypted connections (require_secure_transport = 1 in its parameter group)."
+  }
+}
+
+# Issues 17 and 19: eviction touches only the cache; a 202 waits for a replica where there is one.
+run "redis_evicts_only_the_cache_and_waits_for_its_replica" {
+  command = apply
+
+  assert {
+    condition = (
+      aws_elasticache_replication_group.this.parameter_group_name == aws_elasticache_parameter_group.this.name &&
+      aws_elasticache_parameter_group.this.family == "redis7" &&
+      anytrue([for p in aws_elasticache_parameter_group.this.parameter : p.name == "maxmemory-policy" && p.value == "volatile-lru"])
+    )
+    error_message = "ElastiCache must run with maxmemory-policy volatile-lru (only keys with a TTL, the cache, are evicted)."
+  }
+  assert {
+    condition = (
+      nonsensitive(aws_ssm_parameter.settings["REDIS_REPLICA_ACKS"].value) == (var.environment == "prod" ? "1" : "0") &&
+      nonsensitive(aws_ssm_parameter.settings["REDIS_REPLICA_ACKS"].value) == (var.redis_replicas >= 1 ? "1" : "0") &&
+      nonsensitive(aws_ssm_parameter.settings["REDIS_REPLICA_ACK_TIMEOUT_MS"].value) == "500" &&
+      nonsensitive(aws_ssm_parameter.settings["REDIS_MODE"].value) == "standalone"
+    )
+    error_message = "REDIS_REPLICA_ACKS is 1 in prod (it has a replica) and 0 in dev (none); REDIS_MODE standalone without cluster mode."
+  }
+}
+
+run "cluster_mode_builds_shards_and_sets_redis_mode_cluster" {
+  command = apply
+
+  variables {
+    redis_cluster_mode = true
+    redis_shards       = 2
+  }
+
+  assert {
+    condition = (
+      aws_elasticache_replication_group.this.cluster_mode == "enabled" &&
+      aws_elasticache_replication_group.this.num_node_groups == 2 &&
+      aws_elasticache_replication_group.this.replicas_per_node_group == var.redis_replicas &&
+      aws_elasticache_replication_group.this.automatic_failover_enabled &&
+      anytrue([for p in aws_elasticache_parameter_group.this.parameter : p.name == "cluster-enabled" && p.value == "yes"]) &&
+      anytrue([for p in aws_elasticache_parameter_group.this.parameter : p.name == "maxmemory-policy" && p.value == "volatile-lru"])
+    )
+    error_message = "Cluster mode: a cluster-mode-enabled group of redis_shards shards, with volatile-lru."
+  }
+  assert {
+    condition = (
+      nonsensitive(aws_ssm_parameter.settings["REDIS_MODE"].value) == "cluster" &&
+      nonsensitive(aws_ssm_parameter.settings["REDIS_URL"].value) == "rediss://${aws_elasticache_replication_group.this.configuration_endpoint_address}:6379" &&
+      output.redis_endpoint == aws_elasticache_replication_group.this.configuration_endpoint_address
+    )
+    error_message = "Cluster mode: the hosts run REDIS_MODE=cluster against the configuration endpoint."
+  }
+  assert {
+    condition     = length(aws_cloudwatch_metric_alarm.redis_memory) == 2 * (var.redis_replicas + 1) && alltrue([for a in aws_cloudwatch_metric_alarm.redis_memory : can(regex("-000[12]-00[12]$", a.dimensions["CacheClusterId"]))])
+    error_message = "Cluster mode: one memory alarm per node, named <group>-<shard>-<node>."
+  }
+}
+
+run "replica_acks_beyond_the_replicas_are_refused" {
+  command = plan
+
+  variables {
+    redis_replicas     = 0
+    redis_replica_acks = 1
+  }
+
+  expect_failures = [aws_elasticache_replication_group.this]
+}
+
+# Issue 20: /metrics and the consumers' ports stay on the hosts' loopback; the load balancer
+# forwards TCP 80 to 8080 only; no rule admits a metrics port; Swagger UI is off in prod.
+run "internal_endpoints_stay_inside" {
+  command = apply
+
+  assert {
+    condition = (
+      aws_lb_listener.http.port == 80 && aws_lb_target_group.producers.port == 8080 &&
+      alltrue([for a in aws_lb_target_group_attachment.http : a.port == 8080])
+    )
+    error_message = "The load balancer listens on 80 and forwards to the producer's API port 8080 only."
+  }
+  assert {
+    condition = alltrue([for r in aws_vpc_security_group_ingress_rule.this :
+    r.to_port < 9090 || r.from_port > 9199])
+    error_message = "No security group rule may admit the metrics ports (9090-9199)."
+  }
+  assert {
+    condition     = toset([for r in aws_vpc_security_group_ingress_rule.this : r.from_port]) == toset([22, 80, 8080, 3306, 6379])
+    error_message = "Ingress is SSH, the load balancer's 80, the API's 8080, MySQL and Redis: nothing else."
+  }
+  assert {
+    condition = (
+      strcontains(local.host_scripts["run.sh"], "--env METRICS_ADDR=0.0.0.0:9090") &&
+      alltrue([for p in regexall("--publish \"?([^ \"]+)", local.host_scripts["run.sh"]) : p[0] == "8080:8080" || startswith(p[0], "127.0.0.1:")]) &&
+      contains(regexall("--publish \"?([^ \"]+)", local.host_scripts["run.sh"]), ["127.0.0.1:9100:9090"])
+    )
+    error_message = "The producer serves /metrics on METRICS_ADDR, published on the host's loopback only; only 8080 is published on every address."
+  }
+  assert {
+    condition     = nonsensitive(aws_ssm_parameter.settings["SWAGGER_UI"].value) == (var.environment == "prod" ? "false" : "true")
+    error_message = "Swagger UI (/docs) is off in prod, on in dev."
+  }
+}
+
+# Issue 20: the bastion as the CD runner is an option, off by default, that opens nothing.
+run "the_bastion_runner_is_off_by_default" {
+  command = plan
+
+  assert {
+    condition = (
+      length(aws_ssm_parameter.github_runner_token) == 0 && length(aws_iam_role.bastion) == 0 &&
+      length(aws_iam_instance_profile.bastion) == 0 && local.bastion_user_data == null &&
+      output.github_runner_token_parameter == null
+    )
+    error_message = "Without bastion_github_runner the bastion has no role, no user data, no token parameter."
+  }
+}
+
+run "the_bastion_runner_option_adds_a_runner_and_opens_nothing" {
+  command = apply
+
+  variables {
+    bastion_github_runner = true
+    github_runner_url     = "https://github.com/example/registry"
+    github_runner_sha256  = "0000000000000000000000000000000000000000000000000000000000000000"
+  }
+
+  assert {
+    condition = (
+      length(aws_ssm_parameter.github_runner_token) == 1 && aws_ssm_parameter.github_runner_token[0].type == "SecureString" &&
+      aws_ssm_parameter.github_runner_token[0].name == "/${var.name}/${var.environment}/bastion/github-runner-token" &&
+      aws_instance.bastion.iam_instance_profile == aws_iam_instance_profile.bastion[0].name &&
+      output.github_runner_token_parameter == aws_ssm_parameter.github_runner_token[0].name
+    )
+    error_message = "The option stores the token parameter and gives the bastion a role."
+  }
+  assert {
+    condition = (
+      toset(flatten([for s in jsondecode(aws_iam_role_policy.bastion_runner_token[0].policy).Statement : s.Action])) == toset(["ssm:GetParameter", "kms:Decrypt"]) &&
+      alltrue([for s in jsondecode(aws_iam_role_policy.bastion_runner_token[0].policy).Statement :
+      alltrue([for r in s.Resource : r == aws_ssm_parameter.github_runner_token[0].arn || r == aws_kms_key.this.arn])])
+    )
+    error_message = "The bastion's role reads the token parameter only."
+  }
+  assert {
+    condition = (
+      contains([for u in yamldecode(aws_instance.bastion.user_data).users : try(u.name, u)], "runner") &&
+      one([for f in yamldecode(aws_instance.bastion.user_data).write_files : f.content if f.path == "/opt/github-runner/register.sh"]) == file("templates/register-runner.sh") &&
+      strcontains(aws_instance.bastion.user_data, "RUNNER_LABELS=bastion") &&
+      strcontains(file("templates/register-runner.sh"), "ACTIONS_RUNNER_INPUT_TOKEN=$token runuser -u runner") &&
+      strcontains(file("templates/register-runner.sh"), "sha256sum --check")
+    )
+    error_message = "The runner runs as the user `runner`, pinned by checksum, registered with the token through its environment."
+  }
+  assert {
+    condition = (
+      toset(keys(aws_vpc_security_group_ingress_rule.this)) == toset(["bastion_ssh_from_admin", "lb_http_from_internet", "http_ssh_from_bastion", "http_app_from_lb", "db_from_http", "cache_from_http"]) &&
+      toset(keys(aws_vpc_security_group_egress_rule.this)) == toset(["bastion_ssh_to_http", "bastion_https", "lb_to_http", "http_https", "http_to_db", "http_to_cache"])
+    )
+    error_message = "The runner option adds no security group rule: it polls GitHub over the bastion's existing HTTPS egress."
+  }
+}
+
+run "the_bastion_runner_needs_its_repository_and_checksum" {
+  command = plan
+
+  variables {
+    bastion_github_runner = true
+  }
+
+  expect_failures = [aws_ssm_parameter.github_runner_token]
 }
 
 run "alarms_watch_the_lb_rds_and_redis" {
@@ -262,8 +524,8 @@ run "app_alarms_mirror_the_prometheus_alerts" {
     error_message = "The cloud-init must install the CloudWatch agent, write its two configuration files intact and start it with them."
   }
   assert {
-    condition     = length(local.http_user_data) < 16384
-    error_message = "EC2 user data is limited to 16 KiB."
+    condition     = length(base64gzip(local.http_user_data)) * 3 / 4 < 16384 && length(local.http_user_data) < 65536
+    error_message = "EC2 user data is limited to 16 KiB (gzipped here)."
   }
   assert {
     condition = (
@@ -272,7 +534,7 @@ run "app_alarms_mirror_the_prometheus_alerts" {
       yamldecode(local.cloudwatch_prometheus_config).scrape_configs[0].job_name == "registry" &&
       alltrue([for d in jsondecode(local.cloudwatch_agent_config).logs.metrics_collected.prometheus.emf_processor.metric_declaration : d.source_labels == ["job"] && can(regex(d.label_matcher, "registry"))]) &&
       yamldecode(local.cloudwatch_prometheus_config).scrape_configs[0].file_sd_configs[0].files == [local.app_metrics_targets] &&
-      strcontains(file("templates/run.sh"), ">${local.app_metrics_targets}.new") &&
+      strcontains(local.host_scripts["run.sh"], ">${local.app_metrics_targets}.new") &&
       yamldecode(local.cloudwatch_prometheus_config).scrape_configs[0].relabel_configs == [{ target_label = "deployment", replacement = local.prefix }]
     )
     error_message = "The agent scrapes the targets run.sh lists, labels them with the deployment, and publishes into this deployment's log group."
