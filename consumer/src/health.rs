@@ -32,9 +32,25 @@ fn live(probe: Data<&Arc<Probe>>) -> Json<serde_json::Value> {
 #[handler]
 async fn ready(probe: Data<&Arc<Probe>>) -> Response {
     let (redis, mysql) = tokio::join!(probe.monitor.ping(), probe.store.ping());
-    let word = |ok: bool| if ok { "ok" } else { "unreachable" };
-    let mut body = json!({"status": "ready", "redis": word(redis.is_ok()), "mysql": word(mysql.is_ok())});
-    let Some(message) = registry::health::unready(redis.is_ok(), mysql.is_ok()) else {
+    let redis_word = if redis.is_ok() { "ok" } else { "unreachable" };
+    let mysql_word = match &mysql {
+        Ok(()) => "ok",
+        Err(err) if err.cause() == "connection" || err.cause() == "timeout" => "unreachable",
+        Err(err) => err.cause(),
+    };
+    let mut body = json!({"status": "ready", "redis": redis_word, "mysql": mysql_word});
+    let unready = registry::health::unready(redis.is_ok(), mysql.is_ok())
+        .map(|message| match &mysql {
+            Err(err) if !matches!(err.cause(), "connection" | "timeout") => format!("{message} ({})", err.cause()),
+            _ => message,
+        })
+        .or_else(|| {
+            probe
+                .metrics
+                .trouble()
+                .map(|cause| format!("the worker is retrying: {cause}"))
+        });
+    let Some(message) = unready else {
         return Json(body).into_response();
     };
     body["status"] = json!("not_ready");

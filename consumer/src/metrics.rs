@@ -43,6 +43,8 @@ pub struct Metrics {
     retries: IntCounterVec,
     dead_letters: IntCounterVec,
     time_to_store: Histogram,
+    /// What the worker is retrying now, if anything (`/health/ready` reports it).
+    trouble: std::sync::Mutex<Option<String>>,
 }
 
 impl Default for Metrics {
@@ -78,6 +80,7 @@ impl Metrics {
                 TIME_TO_STORE_BUCKETS,
             ),
             exporter,
+            trouble: std::sync::Mutex::new(None),
         };
         // Every label value starts at 0, so that `increase()` also sees the first event.
         for cause in [RetryCause::Mysql, RetryCause::Redis, RetryCause::Failed] {
@@ -87,6 +90,24 @@ impl Metrics {
             metrics.dead_letters.with_label_values(&[cause.as_str()]);
         }
         metrics
+    }
+
+    /// Notes that the worker is retrying because of `cause` (until [`Metrics::recovered`]).
+    pub fn in_trouble(&self, cause: String) {
+        *self.trouble.lock().unwrap_or_else(|e| e.into_inner()) = Some(cause);
+    }
+
+    /// Notes that the worker's last step succeeded.
+    pub fn recovered(&self) {
+        let mut trouble = self.trouble.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(cause) = trouble.take() {
+            tracing::info!(cause = %cause, "the worker is making progress again");
+        }
+    }
+
+    /// What the worker is retrying now, if anything.
+    pub fn trouble(&self) -> Option<String> {
+        self.trouble.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// Counts a batch taken.

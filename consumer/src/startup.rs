@@ -58,9 +58,9 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         "starting a consumer"
     );
     let conn = Connection::open(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
-    let opts = store::options_for(&config.mysql)?;
+    store::options_for(&config.mysql)?; // a setting that cannot work stops the start here
     let store = registry::retry::until_done("connecting to MySQL", &stop, StoreError::is_transient, || {
-        Store::connect(opts.clone())
+        Store::open(&config.mysql)
     })
     .await;
     let Some(store) = store else { return Ok(()) };
@@ -106,10 +106,14 @@ async fn consume(pipeline: &mut Pipeline, stop: &CancellationToken, abandon: &Ca
     let mut backoff = registry::retry::transient_delays();
     while !stop.is_cancelled() {
         match pipeline.try_process_batch(TAKE_WAIT, abandon).await {
-            Ok(_) => backoff = registry::retry::transient_delays(),
+            Ok(_) => {
+                pipeline.metrics().recovered();
+                backoff = registry::retry::transient_delays();
+            }
             Err(BatchError::Cancelled) => break,
             Err(BatchError::Take(err)) => {
                 pipeline.metrics().retry(RetryCause::Redis);
+                pipeline.metrics().in_trouble("Redis unreachable".into());
                 let delay = backoff.next().unwrap_or(Duration::from_secs(5));
                 tracing::warn!(error = %err, retry_in_ms = delay.as_millis() as u64, "queue unavailable");
                 tokio::select! {

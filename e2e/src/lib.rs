@@ -24,8 +24,7 @@ impl Consumer for TestApp {
         let redis = &self.config.redis;
         let conn = Connection::connect(&redis.redis_url, &redis.key_prefix, Timeouts::INTERACTIVE).unwrap();
         let lease = Lease::new(conn, unique_name("test-consumer-")).unwrap();
-        let opts = registry::store::options_for(&self.config.mysql).unwrap();
-        let store = registry::store::Store::connect(opts).await.unwrap();
+        let store = registry::store::Store::open(&self.config.mysql).await.unwrap();
         let config = PipelineConfig {
             batch_size: 64,
             max_attempts: 5,

@@ -47,8 +47,8 @@ impl Application {
             "starting the producer"
         );
         let conn = Connection::open(&config.redis, Timeouts::INTERACTIVE).context("invalid Redis URL or CA file")?;
-        let opts = store::options_for(&config.mysql)?;
-        let store = connect_store(opts).await?;
+        store::options_for(&config.mysql)?; // a setting that cannot work stops the start here
+        let store = connect_store(&config.mysql).await?;
         let id_floor = store.max_id().await.context("reading the highest stored id")?;
         let state = Arc::new(AppState::new(
             conn,
@@ -147,7 +147,7 @@ fn bound(acceptor: &poem::listener::TcpAcceptor) -> SocketAddr {
 }
 
 /// Retries the MySQL connection with backoff until it works (or Ctrl-C/SIGTERM).
-async fn connect_store(opts: mysql_async::Opts) -> anyhow::Result<Store> {
+async fn connect_store(settings: &registry::config::MysqlArgs) -> anyhow::Result<Store> {
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     let watcher = tokio::spawn(async move {
@@ -158,7 +158,7 @@ async fn connect_store(opts: mysql_async::Opts) -> anyhow::Result<Store> {
         "connecting to MySQL",
         &cancel,
         |e: &store::StoreError| e.is_transient(),
-        || Store::connect(opts.clone()),
+        || Store::open(settings),
     )
     .await;
     watcher.abort();

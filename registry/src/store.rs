@@ -8,6 +8,7 @@ mod insert;
 mod schema;
 
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use mysql_async::prelude::*;
@@ -66,27 +67,65 @@ impl StoreError {
         matches!(self, StoreError::Mysql(mysql_async::Error::Server(err)) if err.code == 1062)
     }
 
-    /// Whether trying again later may succeed (connection, server down, deadlock, timeout).
+    /// Whether the message being stored is at fault: a value the table cannot hold. Only
+    /// such a failure may send a message towards the dead-letter list; every other one is a
+    /// fault of the environment (docs/design.md, "Failures by cause").
+    pub fn is_message_fault(&self) -> bool {
+        matches!(self, StoreError::Mysql(mysql_async::Error::Server(err)) if DATA_ERRORS.contains(&err.code))
+    }
+
+    /// Whether trying again later may succeed: any failure of the server, the connection, a
+    /// login, a right, a resource or a timeout, and anything unknown. Not: a value the table
+    /// cannot hold, or settings that cannot work (a URL, a file, the schema).
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Mysql(mysql_async::Error::Server(err)) => matches!(
-                err.code,
-                // too many connections, deadlock, lock wait timeout, shutdown in progress,
-                // query interrupted, read-only (failover), connection killed, gone away/lost,
-                // server is starting, disconnected for inactivity
-                1040 | 1053 | 1205 | 1213 | 1290 | 1317 | 1836 | 1927 | 2006 | 2013 | 1184 | 4031 | 1152 | 1159 | 1161
-            ),
             StoreError::Mysql(mysql_async::Error::Url(_)) => false,
-            StoreError::Mysql(_) | StoreError::Timeout(_) | StoreError::Contended => true,
+            StoreError::Mysql(_) => !self.is_message_fault(),
+            StoreError::Timeout(_) | StoreError::Contended => true,
             StoreError::PasswordFile { .. } | StoreError::CaFile { .. } | StoreError::Schema(_) => false,
+        }
+    }
+
+    /// The kind of failure, for logs, `/health/ready` and metrics.
+    pub fn cause(&self) -> &'static str {
+        let StoreError::Mysql(mysql_async::Error::Server(err)) = self else {
+            return match self {
+                StoreError::Timeout(_) => "timeout",
+                StoreError::Contended => "contended",
+                StoreError::Mysql(mysql_async::Error::Url(_))
+                | StoreError::PasswordFile { .. }
+                | StoreError::CaFile { .. } => "settings",
+                StoreError::Schema(_) => "schema",
+                StoreError::Mysql(_) => "connection",
+            };
+        };
+        match err.code {
+            1045 => "login refused",
+            1044 | 1142 | 1143 | 1227 | 1370 => "permission denied",
+            1040 | 1203 | 1226 | 1021 | 1114 | 1037 | 1038 | 1041 => "out of a resource",
+            1290 | 1836 | 1792 => "read only",
+            1205 | 1213 => "lock conflict",
+            code if DATA_ERRORS.contains(&code) => "bad value",
+            _ => "server error",
         }
     }
 }
 
-/// A pool of connections to the registry's database.
+/// Server errors that a row's values cause: too long, wrong type or charset, out of range,
+/// null where none may be, a failed check. MySQL and MariaDB share these codes.
+const DATA_ERRORS: [u16; 8] = [1048, 1264, 1292, 1366, 1367, 1406, 3819, 4025];
+
+/// A pool of connections to the registry's database; clones share it.
 #[derive(Clone)]
 pub struct Store {
-    pool: Pool,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// The pool, and the options it was made with; replaced when a rotated password is read.
+    pool: RwLock<(Pool, Opts)>,
+    /// The settings, when the password comes from a file that may change.
+    settings: Option<MysqlArgs>,
 }
 
 /// Builds connection options from the URL and the optional password file.
@@ -148,18 +187,69 @@ impl Store {
     /// Safe to run from several processes at once.
     #[tracing::instrument(name = "Connecting to MySQL and applying the schema", skip_all)]
     pub async fn connect(opts: Opts) -> Result<Self, StoreError> {
+        Self::connect_with(opts, None).await
+    }
+
+    /// Connects with the settings (see [`Store::connect`]). With `MYSQL_PASSWORD_FILE`, a
+    /// login that MySQL refuses makes the store read the file again, so that a password
+    /// rotated on disk is used without a restart.
+    pub async fn open(settings: &MysqlArgs) -> Result<Self, StoreError> {
+        let opts = options_for(settings)?;
+        let settings = settings.mysql_password_file.is_some().then(|| settings.clone());
+        Self::connect_with(opts, settings).await
+    }
+
+    async fn connect_with(opts: Opts, settings: Option<MysqlArgs>) -> Result<Self, StoreError> {
         schema::create_database(&opts).await?;
-        let pool = Pool::new(opts);
-        let store = Self { pool };
+        let pool = Pool::new(opts.clone());
+        let store = Self {
+            inner: Arc::new(Inner {
+                pool: RwLock::new((pool, opts)),
+                settings,
+            }),
+        };
         schema::apply(&mut store.conn().await?).await?;
         Ok(store)
     }
 
+    fn pool(&self) -> Pool {
+        self.inner.pool.read().unwrap_or_else(|e| e.into_inner()).0.clone()
+    }
+
     async fn conn(&self) -> Result<Conn, StoreError> {
-        tokio::time::timeout(CONNECT_TIMEOUT, self.pool.get_conn())
+        let got = tokio::time::timeout(CONNECT_TIMEOUT, self.pool().get_conn())
             .await
             .map_err(|_| StoreError::Timeout(CONNECT_TIMEOUT))?
-            .map_err(StoreError::from)
+            .map_err(StoreError::from);
+        if let Err(err) = &got
+            && err.cause() == "login refused"
+        {
+            self.reread_password();
+        }
+        got
+    }
+
+    /// After a refused login: reads the password file again and, when it changed, makes new
+    /// connections with it (the old pool's connections close as they come back).
+    fn reread_password(&self) {
+        let Some(settings) = &self.inner.settings else { return };
+        let opts = match options_for(settings) {
+            Ok(opts) => opts,
+            Err(err) => {
+                return tracing::warn!(error = %err, "MySQL refused the login, and the password file cannot be read");
+            }
+        };
+        let mut current = self.inner.pool.write().unwrap_or_else(|e| e.into_inner());
+        if current.1.pass() == opts.pass() {
+            tracing::warn!("MySQL refused the login; the password file has not changed");
+            return;
+        }
+        tracing::info!("MySQL refused the login; the password file changed: new connections use it");
+        let old = std::mem::replace(&mut *current, (Pool::new(opts.clone()), opts));
+        drop(current);
+        tokio::spawn(async move {
+            let _ = old.0.disconnect().await;
+        });
     }
 
     /// Checks that MySQL answers.
@@ -170,7 +260,7 @@ impl Store {
 
     /// Closes the pool's connections.
     pub async fn close(self) {
-        let _ = self.pool.disconnect().await;
+        let _ = self.pool().disconnect().await;
     }
 
     /// A stored user.

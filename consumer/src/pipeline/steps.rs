@@ -77,7 +77,7 @@ impl Steps {
         let acked = registry::retry::until_done(
             "acknowledging a batch",
             cancel,
-            |e: &QueueError| self.transient(e.is_transient(), RetryCause::Redis),
+            |e: &QueueError| self.transient(e.is_transient(), RetryCause::Redis, || "Redis unreachable".into()),
             || {
                 self.lease
                     .acknowledge(stored.slot, &stored.settled.acks, self.config.cache_ttl)
@@ -85,7 +85,10 @@ impl Steps {
         )
         .await;
         match acked {
-            Some(Ok(())) => Ok(()),
+            Some(Ok(())) => {
+                self.metrics.recovered();
+                Ok(())
+            }
             Some(Err(err)) => {
                 tracing::error!(error = %err, "could not acknowledge a stored batch");
                 Err(BatchError::Take(err))
@@ -146,11 +149,14 @@ impl Steps {
         registry::retry::until_done(
             "storing a batch",
             cancel,
-            |e: &StoreError| self.transient(e.is_transient(), RetryCause::Mysql),
+            |e: &StoreError| self.transient(e.is_transient(), RetryCause::Mysql, || format!("MySQL: {}", e.cause())),
             || async {
                 let started = Instant::now();
                 let result = self.store.persist(users).await;
                 self.metrics.persisted(started.elapsed());
+                if result.is_ok() {
+                    self.metrics.recovered();
+                }
                 result
             },
         )
@@ -174,10 +180,12 @@ impl Steps {
         disposition
     }
 
-    /// Counts a retry when an error is transient (and so will be retried).
-    fn transient(&self, transient: bool, cause: RetryCause) -> bool {
+    /// Counts a retry when an error is transient (and so will be retried), and notes its
+    /// cause for `/health/ready` until a step succeeds.
+    fn transient(&self, transient: bool, cause: RetryCause, why: impl FnOnce() -> String) -> bool {
         if transient {
             self.metrics.retry(cause);
+            self.metrics.in_trouble(why());
         }
         transient
     }

@@ -168,12 +168,18 @@ impl Harness {
 
     /// Starts the real consumer binary, its JSON log lines going to `log`.
     pub fn spawn_consumer_logging(&self, extra: &[&str], log: Stdio) -> ConsumerProcess {
+        self.spawn_consumer_as(&self.mysql_url, extra, log)
+    }
+
+    /// Starts the real consumer binary with another MySQL URL (another user of this test's
+    /// database), its JSON log lines going to `log`.
+    pub fn spawn_consumer_as(&self, mysql_url: &str, extra: &[&str], log: Stdio) -> ConsumerProcess {
         Command::new(env!("CARGO_BIN_EXE_consumer"))
             .args([
                 "--redis-url",
                 &self.redis_url,
                 "--mysql-url",
-                &self.mysql_url,
+                mysql_url,
                 "--key-prefix",
                 &self.prefix,
             ])

@@ -2,6 +2,7 @@
 //! real binary as a process that is killed, stopped and raced.
 
 mod delivery;
+mod environment;
 mod harness;
 mod metrics;
 mod processes;
