@@ -61,7 +61,8 @@ pub async fn run(mysql: &MysqlArgs, args: &MigrateArgs) -> anyhow::Result<()> {
         crate::retry::until_done(
             "migrating",
             &cancel,
-            |e: &store::StoreError| e.is_transient(),
+            // A MySQL that is not up yet is waited for; an admin it refuses is told at once.
+            |e: &store::StoreError| e.is_transient() && !matches!(e.cause(), "login refused" | "permission denied"),
             || store::migrate(&opts, app.as_ref()),
         ),
     )

@@ -176,6 +176,20 @@ async fn the_system_runs_as_a_least_privileged_user_that_the_migration_makes() {
     let err = migration::run(&admin_settings, &bad).await.unwrap_err().to_string();
     assert!(err.contains("must be 1 to 32 letters"), "{err}");
 
+    // An admin that MySQL refuses is told at once, not after the wait for a MySQL coming up.
+    let refused_admin = MysqlArgs::new(url_as(&format!("{early}:wrong-password"), &db));
+    let started = std::time::Instant::now();
+    let err = migration::run(&refused_admin, &migrate_args)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("Access denied"), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+
     admin.query_drop(format!("DROP DATABASE `{db}`")).await.unwrap();
     for account in [
         format!("'{early}'@'%'"),
