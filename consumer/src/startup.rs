@@ -66,7 +66,9 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
     let Some(store) = store else { return Ok(()) };
     let store = store.context("connecting to MySQL")?;
 
-    let lease = Lease::new(conn.clone(), consumer.clone()).context("opening the blocking Redis connection")?;
+    let lease = Lease::new(conn.clone(), consumer.clone())
+        .context("opening the blocking Redis connection")?
+        .with_lease(config.lease());
     let pipeline_config = PipelineConfig {
         batch_size: config.batch_size as usize,
         max_attempts: config.max_attempts,

@@ -344,3 +344,37 @@ async fn a_batch_is_acknowledged_while_the_next_is_stored_and_at_once_when_none_
     assert_eq!(h.stored().await, 200);
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_consumer_that_dies_before_its_first_heartbeat_leaves_nothing_stranded() {
+    let h = Harness::new().await;
+    h.push_users(1, 50).await;
+    // It takes and never beats: the take itself registered its lease, on Redis's clock.
+    let ghost = Lease::new(h.conn.clone(), "ghost")
+        .unwrap()
+        .with_lease(std::time::Duration::from_millis(500));
+    assert_eq!(
+        ghost
+            .take(Slot::First, 20, std::time::Duration::ZERO)
+            .await
+            .unwrap()
+            .len(),
+        20
+    );
+    drop(ghost);
+    assert_eq!(
+        h.queue.stats().await.unwrap().consumers,
+        1,
+        "counted live while its lease runs"
+    );
+    let reaper = Lease::new(h.conn.clone(), "reaper").unwrap();
+    assert!(
+        reaper.reap().await.unwrap().is_empty(),
+        "not reaped before its lease runs out"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert_eq!(reaper.reap().await.unwrap(), vec![("ghost".to_owned(), 20)]);
+    let stats = h.queue.stats().await.unwrap();
+    assert_eq!((stats.pending, stats.processing, stats.consumers), (50, 0, 0));
+    h.cleanup().await;
+}

@@ -174,7 +174,22 @@ impl Harness {
     /// Starts the real consumer binary with another MySQL URL (another user of this test's
     /// database), its JSON log lines going to `log`.
     pub fn spawn_consumer_as(&self, mysql_url: &str, extra: &[&str], log: Stdio) -> ConsumerProcess {
-        Command::new(env!("CARGO_BIN_EXE_consumer"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_consumer"));
+        self.consumer_args(&mut command, mysql_url, extra);
+        Self::spawn(command, log)
+    }
+
+    /// Starts the real consumer binary under `faketime -f OFFSET` (its clock moved, e.g.
+    /// `+120s`), its JSON log lines going to `log`.
+    pub fn spawn_consumer_skewed(&self, offset: &str, extra: &[&str], log: Stdio) -> ConsumerProcess {
+        let mut command = Command::new("faketime");
+        command.args(["-f", offset, env!("CARGO_BIN_EXE_consumer")]);
+        self.consumer_args(&mut command, &self.mysql_url, extra);
+        Self::spawn(command, log)
+    }
+
+    fn consumer_args(&self, command: &mut Command, mysql_url: &str, extra: &[&str]) {
+        command
             .args([
                 "--redis-url",
                 &self.redis_url,
@@ -189,7 +204,11 @@ impl Harness {
             } else {
                 &["--metrics-listen", "127.0.0.1:0"][..]
             })
-            .args(extra)
+            .args(extra);
+    }
+
+    fn spawn(mut command: Command, log: Stdio) -> ConsumerProcess {
+        command
             .stdout(log)
             .stderr(Stdio::null())
             .spawn()

@@ -99,3 +99,61 @@ async fn sigterm_finishes_the_batch_and_exits_zero_within_ten_seconds() {
     );
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn consumers_whose_clocks_are_minutes_off_are_neither_reaped_nor_miscounted() {
+    assert!(
+        std::process::Command::new("faketime").arg("--version").output().is_ok(),
+        "this test needs faketime (apt-get install faketime; scripts/test installs it)"
+    );
+    let h = std::sync::Arc::new(Harness::new().await);
+    let extra = ["--lease-secs", "3", "--batch-size", "20"];
+    let (ahead_log, behind_log) = (
+        std::env::temp_dir().join(registry::testing::unique_name("ahead-")),
+        std::env::temp_dir().join(registry::testing::unique_name("behind-")),
+    );
+    let file = |p: &std::path::Path| std::process::Stdio::from(std::fs::File::create(p).unwrap());
+    let mut ahead = h.spawn_consumer_skewed("+120s", &extra, file(&ahead_log));
+    let mut behind = h.spawn_consumer_skewed("-120s", &extra, file(&behind_log));
+    // Users keep coming for 6 s, two leases long: both consumers stay busy and alive.
+    let pusher = {
+        let h = h.clone();
+        tokio::spawn(async move {
+            for i in 0..60 {
+                h.push_users(1 + i * 100, 100).await;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let start = Instant::now();
+    let mut seen_both = false;
+    loop {
+        let stats = h.queue.stats().await.unwrap();
+        if stats.consumers == 2 {
+            seen_both = true;
+        } else if seen_both && stats.pending > 0 {
+            panic!("a live consumer was counted dead: {stats:?}");
+        }
+        if seen_both && pusher.is_finished() && stats.pending == 0 && stats.processing == 0 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "not drained: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.stored().await, 6000);
+    for (child, path) in [(&mut ahead, &ahead_log), (&mut behind, &behind_log)] {
+        kill(child, "TERM");
+        child.wait().unwrap();
+        let log = std::fs::read_to_string(path).unwrap();
+        assert!(
+            log.contains("heartbeat") || log.contains("consumer"),
+            "the log was written:\n{log}"
+        );
+        assert!(!log.contains("silent consumer"), "nobody was reaped:\n{log}");
+        let _ = std::fs::remove_file(path);
+    }
+    std::sync::Arc::into_inner(h)
+        .expect("the pusher is done")
+        .cleanup()
+        .await;
+}

@@ -17,6 +17,10 @@ use crate::domain::UserId;
 
 static TAKE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/take.lua")));
 static REAP: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/reap.lua")));
+static HEARTBEAT: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/heartbeat.lua")));
+
+/// The lease a [`Lease`] takes with unless told otherwise ([`Lease::with_lease`]).
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(30);
 
 /// One consumer's hold on the queue: its two processing lists and its lease; clones share
 /// the connections.
@@ -28,6 +32,8 @@ pub struct Lease {
     taker: Connection,
     /// This consumer's id (names its processing lists and its lease).
     consumer: String,
+    /// How long a take or a heartbeat keeps this consumer alive.
+    lease: Duration,
 }
 
 impl Lease {
@@ -38,7 +44,14 @@ impl Lease {
             taker: conn.with_timeouts(Timeouts::BLOCKING)?,
             conn,
             consumer: consumer.into(),
+            lease: DEFAULT_LEASE,
         })
+    }
+
+    /// The same, each take and heartbeat keeping the consumer alive for `lease`.
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
     }
 
     /// This consumer's id.
@@ -55,41 +68,41 @@ impl Lease {
     pub async fn take(&self, slot: Slot, max: usize, wait: Duration) -> Result<Vec<Vec<u8>>, QueueError> {
         let keys = self.conn.keys();
         let (queue, processing) = (keys.queue(), keys.processing(&self.consumer, slot));
-        let batch = self.take_into(&queue, &processing, max, true).await?;
+        let batch = self.take_into(&queue, &processing, max).await?;
         // A zero wait does not block (BLMOVE would take it as "for ever").
         if !batch.is_empty() || wait.is_zero() {
             return Ok(batch);
         }
+        // Waits for a first message without moving it (BLMOVE from the queue to itself, right
+        // to right, puts it back where it was), then takes with the script: only the script
+        // fills a processing list, registering the lease in the same step.
         let first: Option<Vec<u8>> = self
             .taker
             .commands()
             .blmove(
                 &queue,
-                &processing,
+                &queue,
                 redis::Direction::Right,
-                redis::Direction::Left,
+                redis::Direction::Right,
                 wait.as_secs_f64(),
             )
             .await?;
-        let Some(first) = first else { return Ok(Vec::new()) };
-        if max == 1 {
-            return Ok(vec![first]);
+        if first.is_none() {
+            return Ok(Vec::new());
         }
-        // The message BLMOVE just moved stays in the list, and comes back first.
-        self.take_into(&queue, &processing, max - 1, false).await
+        self.take_into(&queue, &processing, max).await
     }
 
     /// Runs the take script and reads the processing list back, in one transaction; oldest
     /// first.
-    async fn take_into(
-        &self,
-        queue: &str,
-        processing: &str,
-        max: usize,
-        hand_back: bool,
-    ) -> Result<Vec<Vec<u8>>, QueueError> {
+    async fn take_into(&self, queue: &str, processing: &str, max: usize) -> Result<Vec<Vec<u8>>, QueueError> {
         let mut take = TAKE.prepare_invoke();
-        take.key(queue).key(processing).arg(max).arg(u8::from(hand_back));
+        take.key(queue)
+            .key(processing)
+            .key(self.conn.keys().consumers())
+            .arg(max)
+            .arg(&self.consumer)
+            .arg(self.lease.as_millis() as u64);
         // Loaded in the same transaction: a Redis that restarted has no scripts, and an
         // EVALSHA inside a transaction is not sent again with the script, as a lone one is.
         let (_, _, mut batch): (String, u64, Vec<Vec<u8>>) = redis::pipe()
@@ -160,9 +173,12 @@ impl Lease {
 
     /// Renews this consumer's lease until `lease` from now.
     pub async fn heartbeat(&self, lease: Duration) -> Result<(), QueueError> {
-        let deadline = crate::now_millis() + lease.as_millis() as u64;
-        let consumers = self.conn.keys().consumers();
-        let () = self.conn.commands().zadd(consumers, &self.consumer, deadline).await?;
+        let _now: u64 = HEARTBEAT
+            .key(self.conn.keys().consumers())
+            .arg(&self.consumer)
+            .arg(lease.as_millis() as u64)
+            .invoke_async(&mut self.conn.commands())
+            .await?;
         Ok(())
     }
 
@@ -183,7 +199,6 @@ impl Lease {
         let flat: Vec<redis::Value> = REAP
             .key(keys.consumers())
             .key(keys.queue())
-            .arg(crate::now_millis())
             .arg(keys.processing_prefix())
             .arg(super::SECOND_SLOT)
             .invoke_async(&mut self.conn.commands())

@@ -41,7 +41,6 @@ impl QueueMonitor {
             .key(keys.queue())
             .key(keys.dead())
             .key(keys.consumers())
-            .arg(crate::now_millis())
             .arg(keys.processing_prefix())
             .arg(super::SECOND_SLOT)
             .invoke_async(&mut self.conn.commands())
