@@ -179,11 +179,18 @@ impl Harness {
         Self::spawn(command, log)
     }
 
-    /// Starts the real consumer binary under `faketime -f OFFSET` (its clock moved, e.g.
-    /// `+120s`), its JSON log lines going to `log`.
+    /// Starts the real consumer binary with its clock moved by `offset` (libfaketime's
+    /// `FAKETIME`, e.g. `+120s`), its JSON log lines going to `log`. The library is preloaded
+    /// into the consumer itself rather than run through the `faketime` command, which would
+    /// stand between the test and the consumer's pid and not pass signals on.
     pub fn spawn_consumer_skewed(&self, offset: &str, extra: &[&str], log: Stdio) -> ConsumerProcess {
-        let mut command = Command::new("faketime");
-        command.args(["-f", offset, env!("CARGO_BIN_EXE_consumer")]);
+        let library = std::path::Path::new(FAKETIME_LIBRARY);
+        assert!(
+            library.exists(),
+            "{FAKETIME_LIBRARY} is missing: apt-get install faketime (scripts/test installs it)"
+        );
+        let mut command = Command::new(env!("CARGO_BIN_EXE_consumer"));
+        command.env("LD_PRELOAD", library).env("FAKETIME", offset);
         self.consumer_args(&mut command, &self.mysql_url, extra);
         Self::spawn(command, log)
     }
@@ -234,6 +241,9 @@ impl Harness {
         drop_test_data(&self.mysql_url, &self.redis_url, &self.prefix).await;
     }
 }
+
+/// libfaketime for multi-threaded programs, as Debian's `faketime` package installs it.
+const FAKETIME_LIBRARY: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
 
 /// A consumer process started by a test; killed on drop, so a failing test leaves none behind.
 pub struct ConsumerProcess(Child);
