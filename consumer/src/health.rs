@@ -33,16 +33,18 @@ fn live(probe: Data<&Arc<Probe>>) -> Json<serde_json::Value> {
 async fn ready(probe: Data<&Arc<Probe>>) -> Response {
     let (redis, mysql) = tokio::join!(probe.monitor.ping(), probe.store.ping());
     let redis_word = if redis.is_ok() { "ok" } else { "unreachable" };
-    let mysql_word = match &mysql {
-        Ok(()) => "ok",
-        Err(err) if err.cause() == "connection" || err.cause() == "timeout" => "unreachable",
-        Err(err) => err.cause(),
+    // A refusal (login, right, resource) is named; a MySQL that does not answer is unreachable.
+    let mysql_refusal = mysql.as_ref().err().map(|e| e.cause()).filter(|c| !c.is_unreachable());
+    let mysql_word = match (&mysql, mysql_refusal) {
+        (Ok(()), _) => "ok",
+        (Err(_), Some(cause)) => cause.as_str(),
+        (Err(_), None) => "unreachable",
     };
     let mut body = json!({"status": "ready", "redis": redis_word, "mysql": mysql_word});
     let unready = registry::health::unready(redis.is_ok(), mysql.is_ok())
-        .map(|message| match &mysql {
-            Err(err) if !matches!(err.cause(), "connection" | "timeout") => format!("{message} ({})", err.cause()),
-            _ => message,
+        .map(|message| match mysql_refusal {
+            Some(cause) => format!("{message} ({cause})"),
+            None => message,
         })
         .or_else(|| {
             probe

@@ -62,7 +62,9 @@ pub async fn run(mysql: &MysqlArgs, args: &MigrateArgs) -> anyhow::Result<()> {
             "migrating",
             &cancel,
             // A MySQL that is not up yet is waited for; an admin it refuses is told at once.
-            |e: &store::StoreError| e.is_transient() && !matches!(e.cause(), "login refused" | "permission denied"),
+            |e: &store::StoreError| {
+                e.is_transient() && !matches!(e.cause(), store::Cause::LoginRefused | store::Cause::PermissionDenied)
+            },
             || store::migrate(&opts, app.as_ref()),
         ),
     )

@@ -86,28 +86,88 @@ impl StoreError {
         }
     }
 
-    /// The kind of failure, for logs, `/health/ready` and metrics.
-    pub fn cause(&self) -> &'static str {
+    /// The kind of failure, for logs and `/health/ready`.
+    pub fn cause(&self) -> Cause {
         let StoreError::Mysql(mysql_async::Error::Server(err)) = self else {
             return match self {
-                StoreError::Timeout(_) => "timeout",
-                StoreError::Contended => "contended",
+                StoreError::Timeout(_) => Cause::Timeout,
+                StoreError::Contended => Cause::Contended,
                 StoreError::Mysql(mysql_async::Error::Url(_))
                 | StoreError::PasswordFile { .. }
-                | StoreError::CaFile { .. } => "settings",
-                StoreError::Schema(_) => "schema",
-                StoreError::Mysql(_) => "connection",
+                | StoreError::CaFile { .. } => Cause::Settings,
+                StoreError::Schema(_) => Cause::Schema,
+                StoreError::Mysql(_) => Cause::Connection,
             };
         };
         match err.code {
-            1045 => "login refused",
-            1044 | 1142 | 1143 | 1227 | 1370 => "permission denied",
-            1040 | 1203 | 1226 | 1021 | 1114 | 1037 | 1038 | 1041 => "out of a resource",
-            1290 | 1836 | 1792 => "read only",
-            1205 | 1213 => "lock conflict",
-            code if DATA_ERRORS.contains(&code) => "bad value",
-            _ => "server error",
+            1045 => Cause::LoginRefused,
+            1044 | 1142 | 1143 | 1227 | 1370 => Cause::PermissionDenied,
+            1040 | 1203 | 1226 | 1021 | 1114 | 1037 | 1038 | 1041 => Cause::OutOfResource,
+            1290 | 1836 | 1792 => Cause::ReadOnly,
+            1205 | 1213 => Cause::LockConflict,
+            code if DATA_ERRORS.contains(&code) => Cause::BadValue,
+            _ => Cause::ServerError,
         }
+    }
+}
+
+/// The kind of a [`StoreError`], as [`StoreError::cause`] names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// No answer in time.
+    Timeout,
+    /// A concurrent commit of a conflicting row.
+    Contended,
+    /// A URL or file that cannot work.
+    Settings,
+    /// The schema is missing or another one.
+    Schema,
+    /// The connection failed or was lost.
+    Connection,
+    /// MySQL refused the login (1045).
+    LoginRefused,
+    /// A right is missing.
+    PermissionDenied,
+    /// Connections, disk or memory ran out.
+    OutOfResource,
+    /// The server is read-only (a failover).
+    ReadOnly,
+    /// A deadlock or a lock wait timeout.
+    LockConflict,
+    /// A value the table cannot hold.
+    BadValue,
+    /// Any other server error.
+    ServerError,
+}
+
+impl Cause {
+    /// The words for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Timeout => "timeout",
+            Cause::Contended => "contended",
+            Cause::Settings => "settings",
+            Cause::Schema => "schema",
+            Cause::Connection => "connection",
+            Cause::LoginRefused => "login refused",
+            Cause::PermissionDenied => "permission denied",
+            Cause::OutOfResource => "out of a resource",
+            Cause::ReadOnly => "read only",
+            Cause::LockConflict => "lock conflict",
+            Cause::BadValue => "bad value",
+            Cause::ServerError => "server error",
+        }
+    }
+
+    /// Whether MySQL simply could not be reached (rather than answering with a refusal).
+    pub fn is_unreachable(self) -> bool {
+        matches!(self, Cause::Connection | Cause::Timeout)
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -222,7 +282,7 @@ impl Store {
             .map_err(|_| StoreError::Timeout(CONNECT_TIMEOUT))?
             .map_err(StoreError::from);
         if let Err(err) = &got
-            && err.cause() == "login refused"
+            && err.cause() == Cause::LoginRefused
         {
             self.reread_password();
         }
