@@ -103,7 +103,9 @@ async fn sigterm_finishes_the_batch_and_exits_zero_within_ten_seconds() {
 #[tokio::test]
 async fn consumers_whose_clocks_are_minutes_off_are_neither_reaped_nor_miscounted() {
     let h = std::sync::Arc::new(Harness::new().await);
-    let extra = ["--lease-secs", "3", "--batch-size", "20"];
+    // A lease of 6 s: heartbeats every 2 s with a deadline 5 s out, so a consumer slowed by a
+    // busy machine is not reaped for that (the clocks are what this test is about).
+    let extra = ["--lease-secs", "6", "--batch-size", "20"];
     let (ahead_log, behind_log) = (
         std::env::temp_dir().join(registry::testing::unique_name("ahead-")),
         std::env::temp_dir().join(registry::testing::unique_name("behind-")),
@@ -111,12 +113,12 @@ async fn consumers_whose_clocks_are_minutes_off_are_neither_reaped_nor_miscounte
     let file = |p: &std::path::Path| std::process::Stdio::from(std::fs::File::create(p).unwrap());
     let mut ahead = h.spawn_consumer_skewed("+120s", &extra, file(&ahead_log));
     let mut behind = h.spawn_consumer_skewed("-120s", &extra, file(&behind_log));
-    // Users keep coming for 6 s, two leases long: both consumers stay busy and alive.
+    // Users keep coming for 12 s, two leases long: both consumers stay busy and alive.
     let pusher = {
         let h = h.clone();
         tokio::spawn(async move {
-            for i in 0..60 {
-                h.push_users(1 + i * 100, 100).await;
+            for i in 0..120 {
+                h.push_users(1 + i * 50, 50).await;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         })
