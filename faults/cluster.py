@@ -171,6 +171,11 @@ class Redis:
         return await self.proc.wait_exit(secs)
 
 
+# The application's MySQL user: the hosts log in as it, with the password in a file, as in
+# production; the rehearsal's own checks use root.
+APP_USER = "registry_app"
+
+
 class MariaDB:
     """mariadbd with its data in the run folder, stoppable and restartable on the same port."""
 
@@ -178,6 +183,9 @@ class MariaDB:
         self.dir = run_dir / "mysql"
         self.port = free_port()
         self.url = f"mysql://root@127.0.0.1:{self.port}/registry"
+        self.app_url = f"mysql://{APP_USER}@127.0.0.1:{self.port}/registry"
+        # What the hosts read their password from; a rotation rewrites it.
+        self.password_file = run_dir / "mysql-app-password"
         binary = shutil.which("mariadbd") or shutil.which("mysqld") or "/usr/sbin/mariadbd"
         user = ["--user=root"] if os.geteuid() == 0 else []
         self.proc = Proc(
@@ -214,6 +222,27 @@ class MariaDB:
         self.proc.stop_with(signal.SIGTERM)
         return await self.proc.wait_exit(secs)
 
+    def write_password(self, password: str) -> None:
+        """Replaces the hosts' password file at once (a new file renamed over the old)."""
+        fresh = self.password_file.with_suffix(".new")
+        fresh.write_text(password + "\n")
+        fresh.chmod(0o600)
+        fresh.replace(self.password_file)
+
+    async def migrate(self) -> None:
+        """The deploy-time migration, as production runs it: the schema, and the application
+        user with SELECT and INSERT only, its password taken from the hosts' file."""
+        self.write_password(os.urandom(12).hex())
+        migrate = await asyncio.create_subprocess_exec(
+            str(RELEASE / "producer"), "migrate", "--mysql-url", self.url,
+            "--app-user", APP_USER, "--app-password-file", str(self.password_file),
+            "--app-host", "127.0.0.1", env={**os.environ, "LOG_FORMAT": "json"},
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await migrate.communicate()
+        if migrate.returncode != 0:
+            raise RuntimeError(f"producer migrate failed: {err.decode(errors='replace')[-2000:]}")
+
 
 @dataclass
 class Host:
@@ -234,7 +263,8 @@ def make_host(name: str, address: str, consumers: int, run_dir: Path, redis: Red
     """A host's processes (not started): the producer and `consumers` consumers."""
     common = {
         "REDIS_URL": redis.url,
-        "MYSQL_URL": mysql.url,
+        "MYSQL_URL": mysql.app_url,
+        "MYSQL_PASSWORD_FILE": str(mysql.password_file),
         "KEY_PREFIX": KEY_PREFIX,
         "LOG_FORMAT": "json",
         "RUST_LOG": "info",

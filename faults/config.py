@@ -13,7 +13,9 @@ class Fault:
     """One fault, injected `at` seconds after the load starts."""
 
     at: float
-    kind: str  # kill-consumer, pause-consumer, kill-host, restart-redis, crash-redis, stop-mysql
+    # kill-consumer, pause-consumer, kill-host, restart-redis, crash-redis, stop-mysql,
+    # rotate-mysql-password
+    kind: str
     target: str = ""  # "host-a/consumer-1", "host-b", or "" for the servers
     secs: float = 0.0  # how long it lasts: down time, pause, or time before a restart
 
@@ -25,6 +27,8 @@ class Fault:
             "restart-redis": "Redis clean restart (SIGTERM: AOF fsynced) on the same data",
             "crash-redis": "Redis SIGKILL (appendfsync always), restarted on the same data",
             "stop-mysql": f"MariaDB stopped (SIGTERM) for {self.secs:g} s, started on the same data",
+            "rotate-mysql-password": "the app user's MySQL password changed and its connections cut; "
+                                     f"the hosts' password file updated {self.secs:g} s later",
         }
         return what[self.kind]
 
@@ -75,7 +79,7 @@ SHORT = Settings(
 FULL = Settings(
     name="full",
     rate=500,
-    duration=130,
+    duration=150,
     faults=(
         Fault(8, "kill-consumer", "host-a/consumer-1", 1),
         Fault(16, "kill-consumer", "host-b/consumer-2", 1),
@@ -87,6 +91,7 @@ FULL = Settings(
         Fault(104, "crash-redis"),
         Fault(114, "kill-consumer", "host-b/consumer-1", 1),
         Fault(122, "kill-consumer", "host-a/consumer-1", 1),
+        Fault(130, "rotate-mysql-password", secs=10),
     ),
     write_report=True,
 )

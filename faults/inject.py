@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import time
 from dataclasses import dataclass, field
 
+import pymysql
 import redis.asyncio as aioredis
 
-from cluster import HAProxy, Host, MariaDB, Proc, Redis, log
+from cluster import APP_USER, HAProxy, Host, MariaDB, Proc, Redis, log
 from config import KEY_PREFIX, Fault
 
 TAG = "{" + KEY_PREFIX + "}"
@@ -82,6 +84,7 @@ class Injector:
             "restart-redis": self.restart_redis,
             "crash-redis": self.restart_redis,
             "stop-mysql": self.stop_mysql,
+            "rotate-mysql-password": self.rotate_mysql_password,
         }[fault.kind]
         try:
             await action(fault, record)
@@ -222,6 +225,31 @@ class Injector:
         await self.mysql.start()
         record.restored = time.time()
         log(f"MariaDB started again after {record.restored - record.at:.2f} s")
+
+    async def rotate_mysql_password(self, fault: Fault, record: Injected) -> None:
+        """What a managed rotation does: a new password in MySQL, the old sessions cut, and
+        the secret on the hosts renewed only `secs` later; meanwhile every login is refused."""
+        new = os.urandom(12).hex()
+        record.at = time.time()
+        cut = await asyncio.to_thread(self._rotate, new)
+        record.notes["connections_cut"] = cut
+        log(f"MySQL password of {APP_USER} changed, {cut} connections cut")
+        await asyncio.sleep(max(0.0, record.at + fault.secs - time.time()))
+        self.mysql.write_password(new)
+        record.restored = time.time()
+        log(f"the hosts' password file updated after {record.restored - record.at:.2f} s")
+
+    def _rotate(self, password: str) -> int:
+        with pymysql.connect(host="127.0.0.1", port=self.mysql.port, user="root") as db, db.cursor() as cur:
+            cur.execute(f"ALTER USER '{APP_USER}'@'127.0.0.1' IDENTIFIED BY %s", (password,))
+            cur.execute("SELECT id FROM information_schema.processlist WHERE user = %s", (APP_USER,))
+            ids = [row[0] for row in cur.fetchall()]
+            for session in ids:
+                try:
+                    cur.execute(f"KILL {int(session)}")
+                except pymysql.MySQLError:
+                    pass  # it ended by itself
+            return len(ids)
 
     # --- watching ------------------------------------------------------------------------
 

@@ -120,6 +120,7 @@ async def rehearse(settings: Settings, run_dir: Path, command: str) -> Report:
     try:
         log(f"starting Redis and MariaDB (data and logs in {run_dir})")
         await asyncio.gather(redis.start(), mysql.start())
+        await mysql.migrate()
         hosts = [
             make_host("host-a", "127.0.0.2", settings.consumers_per_host, run_dir, redis, mysql, settings),
             make_host("host-b", "127.0.0.3", settings.consumers_per_host, run_dir, redis, mysql, settings),

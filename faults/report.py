@@ -60,9 +60,9 @@ def recoveries(driver: Driver, injected: list[Injected], verdict: Verdict,
         window = acks[bisect.bisect_left(acks, start):bisect.bisect_left(acks, end)]
         points = [start, *window]
         rec.longest_gap = max((b - a for a, b in zip(points, points[1:])), default=end - start)
-        # Users accepted before the fault ended (a MySQL outage ends when it is back; every
+        # Users accepted before the fault ended (a MySQL outage or refusal ends when it is back; every
         # other fault must be absorbed by what survives it): when was the last one stored?
-        cutoff = inj.restored if inj.fault.kind == "stop-mysql" and inj.restored else start
+        cutoff = inj.restored if inj.fault.kind in ("stop-mysql", "rotate-mysql-password") and inj.restored else start
         before = [stored for accepted, stored in rows[:bisect.bisect_right(rows, (cutoff, float("inf")))]]
         if before:
             rec.drained = max(max(before) - start, 0.0)
