@@ -1,10 +1,12 @@
 // Shows one user and, while it is still in the queue, follows it until it is
-// stored or rejected. Polls back off from 250 ms to 2 s and stop once settled.
+// stored, rejected or failed. Polls back off from 250 ms to 2 s and stop once settled.
 
 import { getUser } from './api.js';
 import { h, formatDate } from './dom.js';
 
-const STATUS = { queued: 'Queued', pending: 'Pending', stored: 'Stored', rejected: 'Rejected' };
+const STATUS = { queued: 'Queued', pending: 'Pending', stored: 'Stored', rejected: 'Rejected', failed: 'Failed' };
+/** Statuses after which nothing changes without an operator. */
+const SETTLED = new Set(['stored', 'rejected', 'failed']);
 const SOURCE = {
   queue: ['queue', 'Still waiting in the Redis queue for a consumer'],
   database: ['database', 'Read from MySQL (which fills the cache)'],
@@ -12,7 +14,7 @@ const SOURCE = {
 };
 const SLOW_MS = 8000;
 
-/** A status badge: queued, pending, stored or rejected. */
+/** A status badge: queued, pending, stored, rejected or failed. */
 export function statusBadge(status) {
   return h('span', { class: `badge status status-${status}`, dataset: { status } },
     h('span', { class: 'sr-only' }, 'Status: '), STATUS[status] || status);
@@ -66,7 +68,7 @@ export class UserWatch {
     if (res.status === 200 && res.data) {
       run.user = res.data;
       run.problem = null;
-      const done = res.data.status === 'stored' || res.data.status === 'rejected';
+      const done = SETTLED.has(res.data.status);
       if (done && run.settledAfter == null) run.settledAfter = performance.now() - run.started;
       return done;
     }
@@ -105,6 +107,8 @@ export class UserWatch {
       this.steps && steps(u?.status),
       u && u.status !== 'queued' && fields(u),
       u?.status === 'rejected' && h('p', { class: 'reason' }, h('strong', {}, 'Refused: '), u.reason || 'no reason given'),
+      u?.status === 'failed' && h('p', { class: 'reason' }, h('strong', {}, 'Could not be stored: '), u.reason || 'no reason given',
+        '. It waits in the dead-letter list until an operator requeues it.'),
       run.settledAfter != null && this.steps && u?.status === 'stored' &&
         h('p', { class: 'muted small' }, `Seen stored ${(run.settledAfter / 1000).toFixed(1)} s after it was accepted.`),
       slow && h('p', { class: 'note' }, slowHint(this.consumers())),
@@ -114,21 +118,22 @@ export class UserWatch {
 }
 
 function steps(status) {
-  const settled = status === 'stored' || status === 'rejected';
+  const settled = SETTLED.has(status);
+  const refused = status === 'rejected' || status === 'failed';
   const now = settled ? 4 : status ? 2 : 1; // the step under way; 4: all done
   const step = (n, label) => h('li', {
-    class: n < now ? `done${n === 3 && status === 'rejected' ? ' failed' : ''}` : n === now ? 'current' : '',
+    class: n < now ? `done${n === 3 && refused ? ' failed' : ''}` : n === now ? 'current' : '',
     'aria-current': n === now ? 'step' : null,
   }, label);
   return h('ol', { class: 'steps', 'aria-label': 'Progress' },
-    step(1, 'Accepted'), step(2, 'In the queue'), step(3, status === 'rejected' ? 'Rejected' : 'Stored'));
+    step(1, 'Accepted'), step(2, 'In the queue'), step(3, refused ? STATUS[status] : 'Stored'));
 }
 
 function fields(u) {
   const row = (label, value, cls) => h('div', { class: cls }, h('dt', {}, label), h('dd', {}, value));
   return h('dl', { class: 'user-fields' },
     u.name != null && row('Name', u.name, 'f-name'),
-    u.status !== 'rejected' && row('Email', u.email || '—', 'f-email'),
+    u.name != null && row('Email', u.email || '—', 'f-email'),
     u.created_at && row('Created', formatDate(u.created_at), 'f-created'));
 }
 

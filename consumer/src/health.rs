@@ -2,6 +2,7 @@
 //! and `/metrics`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use poem::http::StatusCode;
 use poem::web::{Data, Json};
@@ -20,8 +21,10 @@ pub struct Probe {
     pub store: Store,
     /// This consumer's id.
     pub consumer: String,
-    /// The Prometheus series.
+    /// The Prometheus series (and the worker's progress).
     pub metrics: Arc<Metrics>,
+    /// The lease: a worker that made no progress for longer, with messages waiting, is stuck.
+    pub lease: Duration,
 }
 
 #[handler]
@@ -46,6 +49,7 @@ async fn ready(probe: Data<&Arc<Probe>>) -> Response {
             Some(cause) => format!("{message} ({cause})"),
             None => message,
         })
+        .or(stuck(&probe).await)
         .or_else(|| {
             probe
                 .metrics
@@ -59,6 +63,25 @@ async fn ready(probe: Data<&Arc<Probe>>) -> Response {
     body["error"] = json!("not_ready");
     body["message"] = json!(message);
     Json(body).with_status(StatusCode::SERVICE_UNAVAILABLE).into_response()
+}
+
+/// Why the worker counts as stuck: no progress for longer than a lease while messages wait.
+async fn stuck(probe: &Probe) -> Option<String> {
+    let idle = probe.metrics.since_progress();
+    if idle <= probe.lease {
+        return None;
+    }
+    let waiting = probe.monitor.stats().await.ok().map(|s| s.pending + s.processing)?;
+    let retrying = match probe.metrics.trouble() {
+        Some(cause) => format!("; it is retrying: {cause}"),
+        None => String::new(),
+    };
+    (waiting > 0).then(|| {
+        format!(
+            "the worker has made no progress for {} s with {waiting} messages waiting{retrying}",
+            idle.as_secs()
+        )
+    })
 }
 
 #[handler]

@@ -1,6 +1,6 @@
 //! The consumer's Prometheus series, served as `GET /metrics` on `METRICS_ADDR`.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus::{Histogram, IntCounterVec};
 use registry::metrics::{Exporter, LATENCY_BUCKETS};
@@ -45,6 +45,8 @@ pub struct Metrics {
     time_to_store: Histogram,
     /// What the worker is retrying now, if anything (`/health/ready` reports it).
     trouble: std::sync::Mutex<Option<String>>,
+    /// When the worker last acknowledged a batch or found the queue empty.
+    progress: std::sync::Mutex<Instant>,
 }
 
 impl Default for Metrics {
@@ -81,6 +83,7 @@ impl Metrics {
             ),
             exporter,
             trouble: std::sync::Mutex::new(None),
+            progress: std::sync::Mutex::new(Instant::now()),
         };
         // Every label value starts at 0, so that `increase()` also sees the first event.
         for cause in [RetryCause::Mysql, RetryCause::Redis, RetryCause::Failed] {
@@ -108,6 +111,16 @@ impl Metrics {
     /// What the worker is retrying now, if anything.
     pub fn trouble(&self) -> Option<String> {
         self.trouble.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Notes that the worker moved on: a batch acknowledged, or nothing left to take.
+    pub fn progressed(&self) {
+        *self.progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+    }
+
+    /// How long since the worker last moved on.
+    pub fn since_progress(&self) -> Duration {
+        self.progress.lock().unwrap_or_else(|e| e.into_inner()).elapsed()
     }
 
     /// Counts a batch taken.

@@ -26,6 +26,9 @@ pub struct PipelineConfig {
     pub max_attempts: u32,
     /// Cache lifetime of stored users.
     pub cache_ttl: Duration,
+    /// Longest wait for MySQL to store a batch; then the attempt is abandoned as a timeout
+    /// and made again (storing is idempotent).
+    pub statement_timeout: Duration,
 }
 
 /// Why a batch did not complete.
@@ -174,6 +177,8 @@ impl Behind {
         let slot = self.next_slot;
         let messages = steps.take(slot, wait).await?;
         if messages.is_empty() {
+            // Nothing waiting: an idle consumer is not a stuck one.
+            steps.metrics.progressed();
             return Ok(None);
         }
         self.next_slot = slot.other();

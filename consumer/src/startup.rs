@@ -73,6 +73,8 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         batch_size: config.batch_size as usize,
         max_attempts: config.max_attempts,
         cache_ttl: config.cache.ttl(),
+        // A statement may not outlast the lease that keeps its batch this consumer's.
+        statement_timeout: config.lease(),
     };
     let mut pipeline = Pipeline::new(lease.clone(), store.clone(), pipeline_config);
 
@@ -81,6 +83,7 @@ pub async fn run_until(config: Config, stop: CancellationToken, abandon: Cancell
         store: store.clone(),
         consumer: consumer.clone(),
         metrics: pipeline.metrics(),
+        lease: config.lease(),
     });
     let health = Server::new(TcpListener::bind(config.metrics_listen.clone())).run_with_graceful_shutdown(
         health::routes(probe),

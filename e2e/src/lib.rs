@@ -29,6 +29,7 @@ impl Consumer for TestApp {
             batch_size: 64,
             max_attempts: 5,
             cache_ttl: Duration::from_secs(60),
+            statement_timeout: Duration::from_secs(30),
         };
         Pipeline::new(lease, store, config)
     }

@@ -4,7 +4,7 @@
 // Each test file gets its own MySQL database and Redis key prefix, so counts
 // seen on the page belong to that file alone.
 
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { appendFileSync, copyFileSync, mkdirSync, openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -122,6 +122,24 @@ export async function startProducer(iso, { name = 'producer', port, rateLimit, b
   ]);
   cleanups.push(() => proc.stop());
   return { ...proc, url, port };
+}
+
+/** Runs one SQL statement in the file's database, as the MariaDB client does. */
+export function sql(iso, statement) {
+  const url = new URL(iso.mysqlUrl);
+  const args = ['-h', url.hostname, '-P', url.port || '3306', '-u', decodeURIComponent(url.username || 'root')];
+  if (url.password) args.push(`-p${decodeURIComponent(url.password)}`);
+  args.push(url.pathname.slice(1), '-e', statement);
+  const done = spawnSync('mariadb', args, { encoding: 'utf8' });
+  if (done.status !== 0) throw new Error(`mariadb ${statement}: ${done.stderr || done.error}`);
+  return done.stdout;
+}
+
+/** Runs the consumer binary's command line (e.g. `dead requeue`); its output. */
+export function consumerCli(iso, args) {
+  const done = spawnSync(env.consumer, ['--redis-url', iso.redisUrl, '--key-prefix', iso.prefix, ...args], { encoding: 'utf8' });
+  if (done.status !== 0) throw new Error(`consumer ${args.join(' ')}: ${done.stderr}`);
+  return done.stdout;
 }
 
 /** Starts a consumer on the same database and prefix. */

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { before, test } from 'node:test';
 import {
-  eventually, isolation, launchBrowser, openPage, screenshot, stat, startConsumer, startProducer, text,
+  consumerCli, eventually, isolation, launchBrowser, openPage, screenshot, sql, stat, startConsumer, startProducer, text,
 } from './helpers.js';
 
 let browser;
@@ -69,4 +69,28 @@ test('a duplicate email that slips past the producer is shown rejected, with the
   assert.equal(await text(rejected, '#add-result .steps li:last-child'), 'Rejected');
   await screenshot(rejected, 'queue-rejected');
   for (const page of pages) assert.deepEqual(page.problems, []);
+});
+
+test('a user whose message cannot be stored is shown failed, with the reason, and stored once requeued', async () => {
+  const failing = isolation('failing');
+  const failingProducer = await startProducer(failing, { name: 'failing' });
+  // An operator narrows the column: this name no longer fits, so the consumer dead-letters it.
+  sql(failing, 'ALTER TABLE users MODIFY name VARCHAR(4) NOT NULL');
+  const page = await openPage(browser, `${failingProducer.url}/`);
+  await page.fill('#name', 'Katherine Johnson');
+  await page.click('#add-submit');
+  await page.locator('#add-result .status-pending').waitFor();
+  await startConsumer(failing, { name: 'failing-consumer' });
+  const result = page.locator('#add-result');
+  await result.locator('.status-failed').waitFor({ timeout: 30000 });
+  assert.match(await text(page, '#add-result .reason'), /Could not be stored: .*too long.*dead-letter list/);
+  assert.equal(await text(page, '#add-result .steps li:last-child'), 'Failed');
+  await screenshot(page, 'queue-failed');
+
+  sql(failing, 'ALTER TABLE users MODIFY name VARCHAR(100) NOT NULL');
+  assert.match(consumerCli(failing, ['dead', 'requeue']), /re-queued 1/);
+  await page.click('#add-result [data-role="reload"]');
+  await result.locator('.status-stored').waitFor({ timeout: 30000 });
+  assert.match(await text(page, '#add-result .f-name dd'), /Katherine Johnson/);
+  assert.deepEqual(page.problems, []);
 });

@@ -51,7 +51,9 @@ pub enum ApiError {
     /// Something went wrong on our side.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
-    /// Redis or MySQL cannot be reached; retry after the given seconds.
+    /// Redis or MySQL cannot be reached (`unavailable`: nothing was queued), or Redis took the
+    /// enqueue and never confirmed it (`outcome_unknown`: the user may be queued; retry with the
+    /// same `Idempotency-Key`); retry after the given seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
@@ -124,6 +126,20 @@ impl ApiError {
         tracing::warn!(error = %error_chain(cause), "{what} unreachable");
         Self::Unavailable(
             body("unavailable", format!("{what} is unreachable; try again shortly"), None),
+            UNAVAILABLE_RETRY_SECS,
+        )
+    }
+
+    /// 503 `outcome_unknown`: the enqueue was sent and Redis never said whether it ran.
+    pub fn outcome_unknown(cause: &dyn std::error::Error) -> Self {
+        tracing::warn!(error = %error_chain(cause), "the outcome of an enqueue is unknown");
+        Self::Unavailable(
+            body(
+                "outcome_unknown",
+                "the queue took the request but did not confirm it: the user may have been queued. \
+                 Retry with the same Idempotency-Key to get its id, or to queue it if it was not",
+                None,
+            ),
             UNAVAILABLE_RETRY_SECS,
         )
     }

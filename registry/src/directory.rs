@@ -22,6 +22,8 @@ pub enum Found {
     Stored(StoredUser),
     /// Refused by the consumer, with the reason.
     Rejected(String),
+    /// In the dead-letter list, with the reason: stored only if an operator requeues it.
+    Failed(String),
 }
 
 /// Why a user could not be answered.
@@ -67,12 +69,14 @@ impl Directory {
         }
     }
 
-    /// Where the user `id` is: the cache, the queue, MySQL (filling the cache), or refused.
+    /// Where the user `id` is: the cache, the queue, the dead letters, MySQL (filling the
+    /// cache), or refused.
     pub async fn find(&self, id: UserId) -> Result<Found, FindError> {
         let redis = self.lookups.call(id).await;
         match redis {
             Ok(Lookup::Cached(user)) => return Ok(Found::Cached(user)),
             Ok(Lookup::Pending(message)) => return Ok(Found::Pending(message)),
+            Ok(Lookup::Failed(reason)) => return Ok(Found::Failed(reason)),
             Ok(Lookup::Unknown) => {}
             Err(ref err) => tracing::warn!(error = %err, "cache unreachable; reading from MySQL"),
         }

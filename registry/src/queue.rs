@@ -46,6 +46,10 @@ pub enum QueueError {
         /// Why.
         source: std::io::Error,
     },
+    /// An enqueue was sent and its answer never came, and Redis did not answer the question
+    /// since: its users may or may not be queued.
+    #[error("redis took the enqueue but did not say whether it ran (first {0})")]
+    OutcomeUnknown(String),
     /// The file of the Redis password could not be read.
     #[error("cannot read the Redis password file {path}: {source}")]
     PasswordFile {
@@ -73,13 +77,24 @@ impl QueueError {
                         .into_server_errors()
                         .is_some_and(|errors| errors.iter().any(|(_, e)| transient_code(e.code())))
             }
-            QueueError::Protocol(_) | QueueError::CaFile { .. } | QueueError::PasswordFile { .. } => false,
+            QueueError::Protocol(_)
+            | QueueError::OutcomeUnknown(_)
+            | QueueError::CaFile { .. }
+            | QueueError::PasswordFile { .. } => false,
         }
     }
 
     /// Whether the command certainly never reached Redis, so it is safe to send again.
     pub fn never_sent(&self) -> bool {
         matches!(self, QueueError::Redis(err) if err.is_connection_refusal())
+    }
+
+    /// Whether the command may have run although its answer never came: it was sent (or may
+    /// have been) and then the answer timed out or the connection broke.
+    pub fn may_have_run(&self) -> bool {
+        matches!(self, QueueError::Redis(err)
+            if !err.is_connection_refusal()
+                && (err.is_timeout() || err.is_io_error() || err.is_connection_dropped()))
     }
 }
 

@@ -61,11 +61,25 @@ pub enum AcceptError {
     /// Redis did not answer, or answered nonsense: nothing was queued.
     #[error("the queue is unreachable")]
     QueueUnavailable(#[source] CoalesceError<QueueError>),
+    /// Redis took the enqueue and never said whether it ran: the user may be queued. A retry
+    /// with the same `Idempotency-Key` finds out.
+    #[error("the queue did not confirm the enqueue")]
+    OutcomeUnknown(#[source] CoalesceError<QueueError>),
 }
 
 impl AcceptError {
     fn queue(err: QueueError) -> Self {
         Self::QueueUnavailable(CoalesceError::Failed(Arc::new(err)))
+    }
+
+    /// The error of a failed enqueue: unknown outcome, or nothing queued.
+    fn enqueue(err: CoalesceError<QueueError>) -> Self {
+        match &err {
+            CoalesceError::Failed(cause) if matches!(**cause, QueueError::OutcomeUnknown(_)) => {
+                Self::OutcomeUnknown(err)
+            }
+            _ => Self::QueueUnavailable(err),
+        }
     }
 }
 
@@ -154,7 +168,7 @@ impl Registrar {
     ) -> Result<Enqueued, AcceptError> {
         let queue = |check: bool| {
             let request = EnqueueRequest::new(tail, idempotency, email_key.as_deref(), check);
-            async move { self.batcher.call(request).await.map_err(AcceptError::QueueUnavailable) }
+            async move { self.batcher.call(request).await.map_err(AcceptError::enqueue) }
         };
         match queue(true).await? {
             Enqueued::EmailListed => {}

@@ -24,6 +24,9 @@ use crate::domain::{StoredUser, UserId};
 /// Longest wait for a pooled connection before a read gives up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Longest wait for a health check's ping: a stalled server is not ready.
+const PING_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// The columns of a [`StoredUser`], `created_at` as RFC 3339 UTC.
 const USER_COLUMNS: &str = "id, name, email, DATE_FORMAT(created_at, '%Y-%m-%dT%H:%i:%s.%fZ')";
 
@@ -36,6 +39,9 @@ pub enum StoreError {
     /// No connection within the timeout.
     #[error("mysql: no connection within {0:?}")]
     Timeout(Duration),
+    /// A statement got no answer in time (a stalled server or link); it may still complete.
+    #[error("mysql: no answer within {0:?}")]
+    NoAnswer(Duration),
     /// The password file could not be read.
     #[error("cannot read the MySQL password file {path}: {source}")]
     PasswordFile {
@@ -81,7 +87,7 @@ impl StoreError {
         match self {
             StoreError::Mysql(mysql_async::Error::Url(_)) => false,
             StoreError::Mysql(_) => !self.is_message_fault(),
-            StoreError::Timeout(_) | StoreError::Contended => true,
+            StoreError::Timeout(_) | StoreError::NoAnswer(_) | StoreError::Contended => true,
             StoreError::PasswordFile { .. } | StoreError::CaFile { .. } | StoreError::Schema(_) => false,
         }
     }
@@ -90,7 +96,7 @@ impl StoreError {
     pub fn cause(&self) -> Cause {
         let StoreError::Mysql(mysql_async::Error::Server(err)) = self else {
             return match self {
-                StoreError::Timeout(_) => Cause::Timeout,
+                StoreError::Timeout(_) | StoreError::NoAnswer(_) => Cause::Timeout,
                 StoreError::Contended => Cause::Contended,
                 StoreError::Mysql(mysql_async::Error::Url(_))
                 | StoreError::PasswordFile { .. }
@@ -173,7 +179,7 @@ impl std::fmt::Display for Cause {
 
 /// Server errors that a row's values cause: too long, wrong type or charset, out of range,
 /// null where none may be, a failed check. MySQL and MariaDB share these codes.
-const DATA_ERRORS: [u16; 8] = [1048, 1264, 1292, 1366, 1367, 1406, 3819, 4025];
+const DATA_ERRORS: [u16; 9] = [1048, 1264, 1265, 1292, 1366, 1367, 1406, 3819, 4025];
 
 /// A pool of connections to the registry's database; clones share it.
 #[derive(Clone)]
@@ -314,8 +320,13 @@ impl Store {
 
     /// Checks that MySQL answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.conn().await?.ping().await?;
-        Ok(())
+        let ping = async {
+            self.conn().await?.ping().await?;
+            Ok(())
+        };
+        tokio::time::timeout(PING_TIMEOUT, ping)
+            .await
+            .unwrap_or(Err(StoreError::NoAnswer(PING_TIMEOUT)))
     }
 
     /// Closes the pool's connections.

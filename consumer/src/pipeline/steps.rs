@@ -87,6 +87,7 @@ impl Steps {
         match acked {
             Some(Ok(())) => {
                 self.metrics.recovered();
+                self.metrics.progressed();
                 Ok(())
             }
             Some(Err(err)) => {
@@ -152,7 +153,10 @@ impl Steps {
             |e: &StoreError| self.transient(e.is_transient(), RetryCause::Mysql, || format!("MySQL: {}", e.cause())),
             || async {
                 let started = Instant::now();
-                let result = self.store.persist(users).await;
+                let within = self.config.statement_timeout;
+                let result = tokio::time::timeout(within, self.store.persist(users))
+                    .await
+                    .unwrap_or(Err(StoreError::NoAnswer(within)));
                 self.metrics.persisted(started.elapsed());
                 if result.is_ok() {
                     self.metrics.recovered();

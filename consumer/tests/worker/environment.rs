@@ -135,3 +135,32 @@ async fn a_refused_login_and_a_revoked_right_are_waited_out_and_dead_letter_noth
     let _ = std::fs::remove_dir_all(&dir);
     h.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_statement_that_never_ends_is_abandoned_and_a_worker_without_progress_is_not_ready() {
+    let h = Harness::new().await;
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut consumer = h.spawn_consumer(&["--metrics-listen", &format!("127.0.0.1:{port}"), "--lease-secs", "3"]);
+    h.push_users(1, 100).await;
+    h.wait_drained(Duration::from_secs(30)).await;
+    ready_says(&base, 200, "\"ready\"").await;
+
+    // Another session holds the table: MySQL answers pings, but the consumer's INSERT waits
+    // (for a year, by MySQL's default lock wait) until the lock goes.
+    let mut locker = mysql_async::Conn::from_url(h.mysql_url.as_str()).await.unwrap();
+    locker.query_drop("LOCK TABLES users WRITE").await.unwrap();
+    h.push_users(101, 100).await;
+    let body = ready_says(&base, 503, "no progress").await;
+    assert!(body.contains("100 messages waiting"), "{body}");
+    assert!(body.contains("MySQL: timeout"), "each attempt is abandoned: {body}");
+    locker.query_drop("UNLOCK TABLES").await.unwrap();
+
+    h.wait_drained(Duration::from_secs(30)).await;
+    assert_eq!(h.stored().await, 200, "every user stored once");
+    assert_eq!(h.queue.stats().await.unwrap().dead, 0, "a stall is no message's fault");
+    ready_says(&base, 200, "\"ready\"").await;
+    kill(&consumer, "TERM");
+    consumer.wait().unwrap();
+    h.cleanup().await;
+}

@@ -102,6 +102,7 @@ impl Harness {
             batch_size: 64,
             max_attempts: 3,
             cache_ttl: Duration::from_secs(60),
+            statement_timeout: Duration::from_secs(30),
         };
         Pipeline::new(self.lease(), self.store().await, config)
     }

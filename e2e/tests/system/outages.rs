@@ -103,3 +103,84 @@ async fn ids_are_never_reused_when_redis_comes_back_empty() {
     assert_eq!(first["name"], "before 0");
     app.cleanup().await;
 }
+
+/// POSTs a user named `name`, with an `Idempotency-Key` when given one; the status and body.
+async fn post_named(url: String, key: Option<&str>, name: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(url).json(&json!({ "name": name }));
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let resp = request.send().await.unwrap();
+    let status = resp.status().as_u16();
+    if status == 503 {
+        assert!(resp.headers().get("retry-after").is_some(), "503 carries Retry-After");
+    }
+    (status, resp.json().await.unwrap())
+}
+
+/// Stored users named `name`.
+async fn stored_named(app: &producer::testing::TestApp, name: &str) -> u64 {
+    use mysql_async::prelude::Queryable;
+    let mut conn = mysql_async::Conn::from_url(app.config.mysql.mysql_url.as_str())
+        .await
+        .unwrap();
+    conn.exec_first("SELECT COUNT(*) FROM users WHERE name = ?", (name,))
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_503_while_redis_is_frozen_is_never_a_lie_and_never_stores_a_user_twice() {
+    let redis = RedisServer::start();
+    let app = spawn_app_with(Options {
+        redis_url: Some(redis.url()),
+        ..Default::default()
+    })
+    .await;
+    app.add_user("before", None).await;
+    let url = app.url("/api/users");
+
+    // Frozen with the enqueue sent, and for longer than the producer asks: it cannot know,
+    // and says so. (Redis runs the enqueue once it goes on.)
+    redis.pause();
+    let (status, body) = post_named(url.clone(), None, "Frozen").await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (503, Some("outcome_unknown")),
+        "{body}"
+    );
+    // With a key, the key is looked up first: that lookup gets no answer, nothing is sent.
+    let (status, body) = post_named(url.clone(), Some("keyed"), "Keyed").await;
+    assert_eq!((status, body["error"].as_str()), (503, Some("unavailable")), "{body}");
+    redis.resume();
+
+    // Frozen for less than the producer keeps asking: it learns what became of the enqueue.
+    // (Had its question reached Redis first, the enqueue would have been abandoned: then a
+    // 503 that queued nothing.)
+    redis.pause();
+    let late = tokio::spawn(post_named(url.clone(), None, "Late"));
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    redis.resume();
+    let (late_status, late_body) = late.await.unwrap();
+    assert!(
+        late_status == 202 || (late_status == 503 && late_body["error"] == "unavailable"),
+        "{late_status} {late_body}"
+    );
+    // The keyed user's retry is its first enqueue.
+    let (status, body) = post_named(url.clone(), Some("keyed"), "Keyed").await;
+    assert_eq!(status, 202, "{body}");
+
+    app.drain().await;
+    assert!(
+        stored_named(&app, "Frozen").await <= 1,
+        "an unknown outcome is never doubled"
+    );
+    assert_eq!(stored_named(&app, "Keyed").await, 1);
+    assert_eq!(
+        stored_named(&app, "Late").await,
+        u64::from(late_status == 202),
+        "a 202 is stored, a 503 queued nothing"
+    );
+    app.cleanup().await;
+}

@@ -12,7 +12,7 @@ use registry::registrar::{AcceptError, Submission};
 
 use super::ApiTags;
 use super::views::{
-    NewUserBody, PendingView, QueueView, Queued, RejectedView, StatsView, StoredView, UserPage, UserView,
+    FailedView, NewUserBody, PendingView, QueueView, Queued, RejectedView, StatsView, StoredView, UserPage, UserView,
 };
 use crate::error::ApiError;
 use crate::middleware::{ClientIp, RequestId};
@@ -80,10 +80,12 @@ impl UsersApi {
             Err(AcceptError::EmailTaken) => Err(ApiError::email_taken()),
             Err(AcceptError::KeyReused) => Err(ApiError::idempotency_mismatch()),
             Err(AcceptError::QueueUnavailable(err)) => Err(ApiError::unavailable("the queue", &err)),
+            Err(AcceptError::OutcomeUnknown(err)) => Err(ApiError::outcome_unknown(&err)),
         }
     }
 
-    /// Read a user: from the cache, the queue (pending) or MySQL, saying which.
+    /// Read a user: from the cache, the queue (pending), the dead letters (failed) or MySQL,
+    /// saying which.
     #[oai(path = "/users/:id", method = "get", operation_id = "getUser")]
     async fn get_user(
         &self,
@@ -106,6 +108,7 @@ impl UsersApi {
                 source: "queue".into(),
             }),
             Ok(Found::Rejected(reason)) => UserView::Rejected(RejectedView { id: id.get(), reason }),
+            Ok(Found::Failed(reason)) => UserView::Failed(FailedView { id: id.get(), reason }),
             Err(FindError::NotFound) => return Err(ApiError::user_not_found(id.get())),
             Err(FindError::DatabaseUnavailable(err)) => return Err(ApiError::unavailable("the database", &err)),
             Err(FindError::QueueUnavailable(err)) => return Err(ApiError::unavailable("the queue", &err)),

@@ -74,7 +74,16 @@ pub struct RejectedView {
     pub reason: String,
 }
 
-/// A user in one of its three states, told apart by `status`.
+/// A user whose message is in the dead-letter list.
+#[derive(Debug, Object)]
+pub struct FailedView {
+    /// The user's id.
+    pub id: u64,
+    /// Why its message could not be stored; an operator may requeue it.
+    pub reason: String,
+}
+
+/// A user in one of its four states, told apart by `status`.
 #[derive(Debug, Union)]
 #[oai(discriminator_name = "status")]
 pub enum UserView {
@@ -87,6 +96,9 @@ pub enum UserView {
     /// Refused by the consumer.
     #[oai(mapping = "rejected")]
     Rejected(RejectedView),
+    /// In the dead-letter list: not stored unless an operator requeues it.
+    #[oai(mapping = "failed")]
+    Failed(FailedView),
 }
 
 /// A page of stored users.

@@ -15,6 +15,8 @@ pub enum Lookup {
     Cached(StoredUser),
     /// Accepted and still queued (or being stored).
     Pending(Message),
+    /// Its message is in the dead-letter list, for this reason.
+    Failed(String),
     /// Neither: ask MySQL.
     Unknown,
 }
@@ -31,29 +33,39 @@ impl UserCache {
         Self { conn }
     }
 
-    /// Looks users up in the cache and among pending messages, in one round trip (one `MGET`,
-    /// one `HMGET`); one answer per id, in order.
+    /// Looks users up in the cache, among pending messages and among dead letters, in one
+    /// round trip (one `MGET`, two `HMGET`); one answer per id, in order.
     pub async fn lookup_many(&self, ids: &[UserId]) -> Result<Vec<Lookup>, QueueError> {
         let keys = self.conn.keys();
         let cached_keys: Vec<String> = ids.iter().map(|&id| keys.user(id)).collect();
         let fields: Vec<u64> = ids.iter().map(|id| id.get()).collect();
-        let (cached, pending): (Vec<Option<String>>, Vec<Option<String>>) = redis::pipe()
+        type Answers = Vec<Option<String>>;
+        let (cached, pending, failed): (Answers, Answers, Answers) = redis::pipe()
             .cmd("MGET")
             .arg(&cached_keys)
             .cmd("HMGET")
             .arg(keys.pending())
             .arg(&fields)
+            .cmd("HMGET")
+            .arg(keys.failed())
+            .arg(&fields)
             .query_async(&mut self.conn.commands())
             .await?;
-        if cached.len() != ids.len() || pending.len() != ids.len() {
+        if [cached.len(), pending.len(), failed.len()] != [ids.len(); 3] {
             return Err(QueueError::Protocol(format!(
-                "{} and {} answers for {} ids",
+                "{}, {} and {} answers for {} ids",
                 cached.len(),
                 pending.len(),
+                failed.len(),
                 ids.len()
             )));
         }
-        Ok(cached.into_iter().zip(pending).map(lookup).collect())
+        Ok(cached
+            .into_iter()
+            .zip(pending)
+            .zip(failed)
+            .map(|((cached, pending), failed)| lookup(cached, pending, failed))
+            .collect())
     }
 
     /// Puts a stored user in the cache for `ttl`.
@@ -69,14 +81,15 @@ impl UserCache {
     }
 }
 
-/// One id's answer from its cache entry and pending entry.
-fn lookup((cached, pending): (Option<String>, Option<String>)) -> Lookup {
+/// One id's answer from its cache entry, pending entry and dead-letter reason.
+fn lookup(cached: Option<String>, pending: Option<String>, failed: Option<String>) -> Lookup {
     // A cache entry that does not parse (an older format) is treated as a miss.
     if let Some(user) = cached.and_then(|raw| serde_json::from_str(&raw).ok()) {
         return Lookup::Cached(user);
     }
-    match pending.and_then(|raw| Message::decode(&raw).ok()) {
-        Some(message) => Lookup::Pending(message),
-        None => Lookup::Unknown,
+    match (pending.and_then(|raw| Message::decode(&raw).ok()), failed) {
+        (Some(message), _) => Lookup::Pending(message),
+        (None, Some(reason)) => Lookup::Failed(reason),
+        (None, None) => Lookup::Unknown,
     }
 }

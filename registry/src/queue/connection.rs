@@ -14,9 +14,13 @@ use crate::config::RedisArgs;
 pub struct Timeouts {
     /// Longest wait for a TCP/TLS connection.
     pub connect: Duration,
-    /// Longest wait for an answer; `None` for connections that block (BLMOVE).
+    /// Longest wait for an answer; `None`: for ever.
     pub response: Option<Duration>,
 }
+
+/// The longest a blocking command may block ([`Timeouts::BLOCKING`] waits that long and a
+/// margin for its answer).
+pub(crate) const MAX_BLOCK: Duration = Duration::from_secs(5);
 
 impl Timeouts {
     /// For request handling: fail fast so callers can answer 503.
@@ -24,10 +28,11 @@ impl Timeouts {
         connect: Duration::from_secs(1),
         response: Some(Duration::from_secs(2)),
     };
-    /// For a connection that blocks on BLMOVE.
+    /// For a connection that blocks on BLMOVE for at most [`MAX_BLOCK`]: a Redis that
+    /// stops answering is still noticed.
     pub const BLOCKING: Timeouts = Timeouts {
         connect: Duration::from_secs(2),
-        response: None,
+        response: Some(Duration::from_secs(MAX_BLOCK.as_secs() + 3)),
     };
 }
 

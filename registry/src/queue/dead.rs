@@ -78,23 +78,29 @@ impl DeadLetters {
             .collect())
     }
 
-    /// Moves up to `limit` of the oldest dead letters back to the queue; returns how many.
+    /// Moves up to `limit` of the oldest dead letters back to the queue, their users pending
+    /// again; returns how many.
     pub async fn requeue(&self, limit: usize) -> Result<u64, QueueError> {
+        let keys = self.conn.keys();
         Ok(REQUEUE_DEAD
-            .key(self.conn.keys().dead())
-            .key(self.conn.keys().queue())
-            .key(self.conn.keys().attempts())
+            .key(keys.dead())
+            .key(keys.queue())
+            .key(keys.attempts())
+            .key(keys.pending())
+            .key(keys.failed())
             .arg(limit)
             .invoke_async(&mut self.conn.commands())
             .await?)
     }
 
-    /// Deletes every dead letter; returns how many there were.
+    /// Deletes every dead letter (their users then read as unknown); returns how many there
+    /// were.
     pub async fn purge(&self) -> Result<u64, QueueError> {
+        let keys = self.conn.keys();
         let (count, _): (u64, u64) = redis::pipe()
             .atomic()
-            .llen(self.conn.keys().dead())
-            .del(self.conn.keys().dead())
+            .llen(keys.dead())
+            .del(&[keys.dead(), keys.failed()])
             .query_async(&mut self.conn.commands())
             .await?;
         Ok(count)

@@ -22,7 +22,14 @@ pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
 /// in JavaScript). See docs/design.md, "Ids".
 pub const ID_EPOCH_MS: u64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
 
+/// How long the answer of an enqueue stays readable for a producer that did not get it.
+const OUTCOME_TTL: Duration = Duration::from_secs(30);
+
+/// How long a producer keeps asking what became of an enqueue whose answer it did not get.
+const RESOLVE_WITHIN: Duration = Duration::from_secs(3);
+
 static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/enqueue.lua")));
+static OUTCOME: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/outcome.lua")));
 
 /// What an `Idempotency-Key` was first used for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,7 +167,25 @@ impl Enqueuer {
     /// them are queued (or answered from their keys), in order and with growing ids, or none
     /// is. `id_floor` is a lower bound for the ids (the highest id the caller knows to be
     /// stored), a second guard against a Redis that came back empty.
+    ///
+    /// When the script was sent and its answer did not come, the answer is read back from the
+    /// record the script keeps (docs/design.md, "An answer lost"): the users' outcomes if it
+    /// ran, the original error if it did not (and now never will), and
+    /// [`QueueError::OutcomeUnknown`] when Redis does not say within a few seconds.
     pub async fn enqueue_many(&self, users: &[EnqueueRequest], id_floor: u64) -> Result<Vec<Enqueued>, QueueError> {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        match self.run_enqueue(users, id_floor, &token).await {
+            Err(err) if err.may_have_run() => self.resolve(&token, users.len(), err).await,
+            done => done,
+        }
+    }
+
+    async fn run_enqueue(
+        &self,
+        users: &[EnqueueRequest],
+        id_floor: u64,
+        token: &str,
+    ) -> Result<Vec<Enqueued>, QueueError> {
         let keys = self.conn.keys();
         let mut script = ENQUEUE.prepare_invoke();
         script
@@ -169,10 +194,12 @@ impl Enqueuer {
             .key(keys.pending())
             .key(keys.emails())
             .key(keys.emails_loaded())
+            .key(keys.outcome(token))
             .arg(id_floor)
             .arg(IDEMPOTENCY_TTL.as_secs())
             .arg(ID_EPOCH_MS)
-            .arg(crate::message::head());
+            .arg(crate::message::head())
+            .arg(OUTCOME_TTL.as_secs());
         for user in users {
             match &user.idempotency {
                 Some((key, canonical)) => script
@@ -187,15 +214,65 @@ impl Enqueuer {
                 .arg(if user.check_email { "1" } else { "0" });
         }
         let replies: Vec<(i64, String)> = script.invoke_async(&mut self.conn.commands()).await?;
-        if replies.len() != users.len() {
-            return Err(QueueError::Protocol(format!(
-                "{} answers to {} enqueued users",
-                replies.len(),
-                users.len()
-            )));
-        }
-        replies.into_iter().map(|(code, value)| outcome(code, &value)).collect()
+        outcomes(replies, users.len())
     }
+
+    /// What became of the enqueue run `token` of `count` users whose answer was lost with
+    /// `lost`: asks Redis until it answers or [`RESOLVE_WITHIN`] passes.
+    async fn resolve(&self, token: &str, count: usize, lost: QueueError) -> Result<Vec<Enqueued>, QueueError> {
+        tracing::warn!(error = %lost, "the answer of an enqueue was lost; asking Redis what became of it");
+        let ask = async {
+            let mut delays = crate::retry::transient_delays();
+            loop {
+                let asked: Result<String, redis::RedisError> = OUTCOME
+                    .key(self.conn.keys().outcome(token))
+                    .arg(OUTCOME_TTL.as_secs())
+                    .invoke_async(&mut self.conn.commands())
+                    .await;
+                match asked {
+                    Ok(kept) => return kept,
+                    Err(err) => {
+                        tracing::debug!(error = %err, "asking what became of an enqueue failed");
+                        tokio::time::sleep(delays.next().unwrap_or(Duration::from_millis(500))).await;
+                    }
+                }
+            }
+        };
+        let Ok(kept) = tokio::time::timeout(RESOLVE_WITHIN, ask).await else {
+            return Err(QueueError::OutcomeUnknown(lost.to_string()));
+        };
+        if kept == "abandoned" {
+            return Err(lost);
+        }
+        tracing::info!(users = count, "the enqueue had run; its answer was read back");
+        outcomes(kept_replies(&kept)?, count)
+    }
+}
+
+/// The answer the enqueue script kept as JSON, `[status, value, status, value, ...]`.
+fn kept_replies(kept: &str) -> Result<Vec<(i64, String)>, QueueError> {
+    let bad = |why: String| QueueError::Protocol(format!("outcome record {kept:?}: {why}"));
+    let flat: Vec<serde_json::Value> = serde_json::from_str(kept).map_err(|e| bad(e.to_string()))?;
+    flat.chunks(2)
+        .map(|pair| match pair {
+            [serde_json::Value::Number(code), serde_json::Value::String(value)] => code
+                .as_i64()
+                .map(|code| (code, value.clone()))
+                .ok_or_else(|| bad(format!("status {code}"))),
+            other => Err(bad(format!("pair {other:?}"))),
+        })
+        .collect()
+}
+
+/// The users' outcomes from the script's answer, one `(status, value)` per user.
+fn outcomes(replies: Vec<(i64, String)>, count: usize) -> Result<Vec<Enqueued>, QueueError> {
+    if replies.len() != count {
+        return Err(QueueError::Protocol(format!(
+            "{} answers to {count} enqueued users",
+            replies.len()
+        )));
+    }
+    replies.into_iter().map(|(code, value)| outcome(code, &value)).collect()
 }
 
 /// One user's outcome from the script's status and value.
@@ -224,6 +301,18 @@ mod tests {
         assert_eq!(outcome(3, "").unwrap(), Enqueued::EmailsNotLoaded);
         for (code, value) in [(4, ""), (-1, ""), (1, "0"), (0, "no newline")] {
             assert!(outcome(code, value).is_err(), "{code} {value:?}");
+        }
+    }
+
+    #[test]
+    fn a_kept_answer_reads_as_the_answer_itself() {
+        let kept = kept_replies(r#"[1,"42",0,"7\n[\"Ada\",null]",2,""]"#).unwrap();
+        assert_eq!(
+            kept,
+            vec![(1, "42".into()), (0, "7\n[\"Ada\",null]".into()), (2, String::new())]
+        );
+        for bad in ["{}", "[1]", r#"["1","42"]"#, "[1.5,\"42\"]", "not json"] {
+            assert!(kept_replies(bad).is_err(), "{bad}");
         }
     }
 }

@@ -78,6 +78,12 @@ impl Keys {
         format!("{}:pending", self.tag)
     }
 
+    /// HASH id -> reason of the users whose message is in the dead-letter list, so that a read
+    /// answers `failed`; written with the dead letter, removed by its requeue or purge.
+    pub fn failed(&self) -> String {
+        format!("{}:failed", self.tag)
+    }
+
     /// HASH id -> failed attempts of messages that failed permanently but may be retried.
     pub fn attempts(&self) -> String {
         format!("{}:attempts", self.tag)
@@ -109,6 +115,12 @@ impl Keys {
     /// into [`Keys::emails`], so that one loads at a time.
     pub fn emails_loading(&self) -> String {
         format!("{}:emails:loading", self.tag)
+    }
+
+    /// STRING with a short TTL: what one run of the enqueue script answered (or `abandoned`),
+    /// for a producer whose answer was lost (registry::queue::Enqueuer).
+    pub fn outcome(&self, token: &str) -> String {
+        format!("{}:outcome:{token}", self.tag)
     }
 
     /// STRING with a 24 h TTL: `id` and canonical body of an `Idempotency-Key`.

@@ -60,7 +60,7 @@ impl Lease {
     }
 
     /// Moves up to `max` of the oldest messages into the processing list `slot`, waiting up to
-    /// `wait` for the first one (not at all when `wait` is zero). Messages stay in that list
+    /// `wait` (at most 5 s) for the first one (not at all when `wait` is zero). Messages stay in that list
     /// until acknowledged; a consumer takes into a list only once the batch it took there
     /// before is acknowledged. Messages the list already holds come back first, alone (a take
     /// whose reply was lost, or a batch whose acknowledgement failed). Messages come as bytes:
@@ -76,6 +76,7 @@ impl Lease {
         // Waits for a first message without moving it (BLMOVE from the queue to itself, right
         // to right, puts it back where it was), then takes with the script: only the script
         // fills a processing list, registering the lease in the same step.
+        let wait = wait.min(super::connection::MAX_BLOCK);
         let first: Option<Vec<u8>> = self
             .taker
             .commands()
@@ -147,6 +148,9 @@ impl Lease {
                 Disposition::Dead { reason, .. } => {
                     let letter = DeadLetter::new(&ack.raw, ack.id, reason, &self.consumer);
                     pipe.lpush(keys.dead(), letter.encode()).ignore();
+                    if let Some(id) = ack.id {
+                        pipe.hset(keys.failed(), id.get(), reason).ignore();
+                    }
                 }
             }
             if let Some(id) = ack.id {

@@ -34,7 +34,30 @@ pub(super) async fn insert_users(
     let result = conn.exec_iter(sql, params).await?;
     let inserted = result.affected_rows();
     result.drop_result().await?;
+    if duplicates == Duplicates::Skip {
+        refuse_ignored_errors(conn).await?;
+    }
     Ok(inserted)
+}
+
+/// `IGNORE` turns every error into a warning, not only the duplicate it is meant for: a value
+/// the column cannot hold would be cut short and stored. Any warning but a duplicate fails the
+/// statement as the plain `INSERT` would have, so the caller's transaction stores nothing.
+/// (Rows already stored are planned out before the insert, so the duplicates that remain, from
+/// concurrent commits, stay well under the server's `max_error_count`.)
+async fn refuse_ignored_errors(conn: &mut impl Queryable) -> Result<(), StoreError> {
+    const DUPLICATE_ENTRY: u16 = 1062;
+    let warnings: Vec<(String, u16, String)> = conn.query("SHOW WARNINGS").await?;
+    match warnings.into_iter().find(|(_, code, _)| *code != DUPLICATE_ENTRY) {
+        None => Ok(()),
+        Some((_, code, message)) => Err(StoreError::Mysql(mysql_async::Error::Server(
+            mysql_async::ServerError {
+                code,
+                message,
+                state: "HY000".into(),
+            },
+        ))),
+    }
 }
 
 /// One row of [`new_users_insert`]: id, user, request id, acceptance time (ms).

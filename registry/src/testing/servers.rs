@@ -90,6 +90,20 @@ impl Server {
         );
     }
 
+    /// SIGSTOP: the server keeps its sockets open and answers nothing until resumed.
+    fn pause(&self) {
+        if let Some(child) = &self.child {
+            signal(child.id(), "STOP");
+        }
+    }
+
+    /// SIGCONT after [`Server::pause`].
+    fn resume(&self) {
+        if let Some(child) = &self.child {
+            signal(child.id(), "CONT");
+        }
+    }
+
     /// SIGTERM, then waits for the process to exit and its port to close.
     fn stop(&mut self, within: Duration) {
         if let Some(mut child) = self.child.take() {
@@ -103,6 +117,7 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
+            signal(child.id(), "CONT"); // a paused server is killed all the same
             let _ = child.kill();
             let _ = child.wait();
         }
@@ -140,6 +155,16 @@ impl RedisServer {
     /// Stops the server (SIGTERM: it writes its AOF and exits).
     pub fn stop(&mut self) {
         self.0.stop(Duration::from_secs(5));
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.0.pause();
+    }
+
+    /// Lets a paused server go on (SIGCONT): it then runs what it was sent meanwhile.
+    pub fn resume(&self) {
+        self.0.resume();
     }
 
     /// Stops the server and deletes its data: it comes back empty.

@@ -1,15 +1,21 @@
 -- Enqueues a batch of users (one or many) atomically: registry::queue::enqueue::Enqueuer.
--- KEYS: last-id, queue, pending, emails, emails-loaded, then one idempotency key per user
---   (any key of the deployment, e.g. last-id, for a user without one).
--- ARGV: id floor, idempotency TTL (s), id epoch (ms), message head, then per user: message
---   tail, use idempotency ('1'/'0'), canonical body, lower-cased email ('' for none), check
---   the email first ('1'/'0').
+-- KEYS: last-id, queue, pending, emails, emails-loaded, this run's outcome record, then one
+--   idempotency key per user (any key of the deployment, e.g. last-id, for a user without one).
+-- ARGV: id floor, idempotency TTL (s), id epoch (ms), message head, outcome TTL (s), then per
+--   user: message tail, use idempotency ('1'/'0'), canonical body, lower-cased email ('' for
+--   none), check the email first ('1'/'0').
 -- Returns per user, in order, a status and a value (statuses as EnqueueStatus reads them).
+-- When it queues anything it also keeps that answer under the outcome record, so that a
+-- producer that never got it can read it (outcome.lua); a run whose record the producer has
+-- already marked abandoned does nothing.
 -- Writes happen after every read, pushes before idempotency records: an error cannot leave a
 -- key recorded for a message that was not pushed.
 local KNOWN, QUEUED, EMAIL_LISTED, EMAILS_NOT_LOADED = 0, 1, 2, 3
-local FIXED, PER_USER = 4, 5
-local n = #KEYS - 5
+local FIXED, PER_USER, FIXED_KEYS = 5, 5, 6
+local n = #KEYS - FIXED_KEYS
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return redis.error_reply('ABANDONED the producer gave up on this enqueue')
+end
 local t = redis.call('TIME')
 local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])) * 1024
 local floor = tonumber(ARGV[1])
@@ -34,7 +40,7 @@ if #wanted > 0 then
 end
 
 for i = 1, n do
-  local a, key = FIXED + PER_USER * (i - 1), KEYS[5 + i]
+  local a, key = FIXED + PER_USER * (i - 1), KEYS[FIXED_KEYS + i]
   local tail, keyed, canonical, email, check = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local prev = nil
   if keyed == '1' then prev = fresh[key] or redis.call('GET', key) end
@@ -79,5 +85,6 @@ if #msgs > 0 then
   for _, key in ipairs(records) do
     redis.call('SET', key, fresh[key], 'EX', ARGV[2])
   end
+  redis.call('SET', KEYS[6], cjson.encode(out), 'EX', ARGV[5])
 end
 return out
