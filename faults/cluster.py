@@ -234,9 +234,9 @@ class MariaDB:
         user with SELECT and INSERT only, its password taken from the hosts' file."""
         self.write_password(os.urandom(12).hex())
         migrate = await asyncio.create_subprocess_exec(
-            str(RELEASE / "producer"), "migrate", "--mysql-url", self.url,
+            str(RELEASE / "producer"), "migrate",
             "--app-user", APP_USER, "--app-password-file", str(self.password_file),
-            "--app-host", "127.0.0.1", env={**os.environ, "LOG_FORMAT": "json"},
+            "--app-host", "127.0.0.1", env={**os.environ, "LOG_FORMAT": "json", "MYSQL_URL": self.url},
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
         )
         _, err = await migrate.communicate()

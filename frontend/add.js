@@ -108,6 +108,9 @@ export function startAddForm({ onAccepted }) {
     if (res.status === 503 && res.data?.error === 'outcome_unknown') {
       return wait(res.retryAfter, 'The queue took your entry but did not confirm it, so it may have been saved. Adding it again is safe: it will not be added twice.', 'unconfirmed');
     }
+    if (res.status === 503 && res.data?.error === 'not_replicated') {
+      return wait(res.retryAfter, 'Your entry was queued but not yet copied to a standby server, so it might not last. Adding it again is safe: it will not be added twice.', 'unconfirmed');
+    }
     if (res.status === 503) return wait(res.retryAfter, 'The queue cannot be reached right now, so nothing was saved.', 'unavailable');
     if (res.status === 0) {
       return fail(`The server cannot be reached (${res.error}). Your entry is kept: adding it again is safe.`, 'network');

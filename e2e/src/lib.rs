@@ -3,6 +3,9 @@
 
 use std::time::Duration;
 
+use mysql_async::prelude::Queryable;
+use serde_json::{Value, json};
+
 use consumer::pipeline::{Pipeline, PipelineConfig};
 use producer::testing::TestApp;
 use registry::queue::{Connection, Lease, Timeouts};
@@ -41,4 +44,29 @@ impl Consumer for TestApp {
             .await
             .expect("every batch completes")
     }
+}
+
+/// POSTs a user named `name`, with an `Idempotency-Key` when given one; the status and body.
+pub async fn post_named(url: String, key: Option<&str>, name: &str) -> (u16, Value) {
+    let mut request = reqwest::Client::new().post(url).json(&json!({ "name": name }));
+    if let Some(key) = key {
+        request = request.header("Idempotency-Key", key);
+    }
+    let resp = request.send().await.unwrap();
+    let status = resp.status().as_u16();
+    if status == 503 {
+        assert!(resp.headers().get("retry-after").is_some(), "503 carries Retry-After");
+    }
+    (status, resp.json().await.unwrap())
+}
+
+/// Stored users named `name`.
+pub async fn stored_named(app: &TestApp, name: &str) -> u64 {
+    let mut conn = mysql_async::Conn::from_url(app.config.mysql.mysql_url.as_str())
+        .await
+        .unwrap();
+    conn.exec_first("SELECT COUNT(*) FROM users WHERE name = ?", (name,))
+        .await
+        .unwrap()
+        .unwrap()
 }

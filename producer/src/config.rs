@@ -2,6 +2,7 @@
 
 use ipnet::IpNet;
 use registry::config::{CacheArgs, LogArgs, MysqlArgs, RedisArgs};
+use registry::queue::Replication;
 
 /// Command line of the `producer` binary.
 #[derive(Debug, clap::Parser)]
@@ -56,6 +57,22 @@ pub struct Config {
     #[allow(missing_docs)]
     pub log: LogArgs,
 
+    /// Redis replicas that must hold a new user's message before it is answered `202` (Redis's
+    /// WAIT, once per enqueue round trip). 0: answered once the primary has it (a failover may
+    /// lose the last writes); N >= 1: such a 202 survives the loss of the primary as long as one
+    /// of those N replicas is promoted; fewer in time: 503 `not_replicated`.
+    #[arg(long = "replica-acks", env = "REDIS_REPLICA_ACKS", default_value_t = 0)]
+    pub replica_acks: u32,
+
+    /// How long to wait for those replicas, in milliseconds.
+    #[arg(
+        long = "replica-ack-timeout-ms",
+        env = "REDIS_REPLICA_ACK_TIMEOUT_MS",
+        default_value_t = 500,
+        value_parser = clap::value_parser!(u64).range(1..=60_000)
+    )]
+    pub replica_ack_timeout_ms: u64,
+
     /// Writes per second allowed per client IP; 0 turns the limit off.
     #[arg(long = "rate-limit", env = "RATE_LIMIT_PER_SEC", default_value_t = 20)]
     pub rate_limit: u32,
@@ -86,6 +103,16 @@ pub struct Config {
     /// Comma-separated origins allowed by CORS, or `*` (default: same origin only).
     #[arg(long = "cors-origins", env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+}
+
+impl Config {
+    /// The replica confirmations each enqueue waits for, if any.
+    pub fn replication(&self) -> Option<Replication> {
+        (self.replica_acks > 0).then(|| Replication {
+            acks: self.replica_acks,
+            timeout: std::time::Duration::from_millis(self.replica_ack_timeout_ms),
+        })
+    }
 }
 
 fn parse_net(raw: &str) -> Result<IpNet, String> {

@@ -53,7 +53,8 @@ pub enum ApiError {
     Internal(Json<ErrorBody>),
     /// Redis or MySQL cannot be reached (`unavailable`: nothing was queued), or Redis took the
     /// enqueue and never confirmed it (`outcome_unknown`: the user may be queued; retry with the
-    /// same `Idempotency-Key`); retry after the given seconds.
+    /// same `Idempotency-Key`), or too few Redis replicas confirmed the user in time
+    /// (`not_replicated`: retry with the same `Idempotency-Key`); retry after the given seconds.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>, #[oai(header = "Retry-After")] u64),
 }
@@ -138,6 +139,22 @@ impl ApiError {
                 "outcome_unknown",
                 "the queue took the request but did not confirm it: the user may have been queued. \
                  Retry with the same Idempotency-Key to get its id, or to queue it if it was not",
+                None,
+            ),
+            UNAVAILABLE_RETRY_SECS,
+        )
+    }
+
+    /// 503 `not_replicated`: queued as `id`, but too few replicas confirmed it in time.
+    pub fn not_replicated(id: u64) -> Self {
+        Self::Unavailable(
+            body(
+                "not_replicated",
+                format!(
+                    "the user was queued as {id}, but too few Redis replicas confirmed it in time, so \
+                     a failover could lose it. Retry with the same Idempotency-Key: it answers {id} if \
+                     the user survived, or queues it anew"
+                ),
                 None,
             ),
             UNAVAILABLE_RETRY_SECS,

@@ -56,7 +56,8 @@ impl Application {
             config.cache.ttl(),
             WriteLimiter::new(config.rate_limit, config.rate_limit_burst),
             id_floor,
-        ));
+            config.replication(),
+        )?);
         state.registrar.load_emails();
         let acceptor = TcpListener::bind(config.listen.clone())
             .into_acceptor()

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use registry::directory::Directory;
-use registry::queue::{Connection, QueueMonitor};
+use registry::queue::{Connection, QueueError, QueueMonitor, Replication};
 use registry::registrar::Registrar;
 use registry::store::Store;
 
@@ -31,23 +31,25 @@ pub struct AppState {
 
 impl AppState {
     /// The shared state over one Redis connection and the store, with the services' batching
-    /// tasks started on the current runtime. `id_floor` is the highest id stored at start.
+    /// tasks started on the current runtime. `id_floor` is the highest id stored at start;
+    /// `replication`, the replica confirmations each enqueue waits for.
     pub fn new(
         conn: Connection,
         store: Store,
         cache_ttl: Duration,
         limiter: Option<WriteLimiter>,
         id_floor: u64,
-    ) -> Self {
-        Self {
-            registrar: Registrar::new(conn.clone(), store.clone(), id_floor),
+        replication: Option<Replication>,
+    ) -> Result<Self, QueueError> {
+        Ok(Self {
+            registrar: Registrar::new(conn.clone(), store.clone(), id_floor, replication)?,
             directory: Directory::new(conn.clone(), store.clone(), cache_ttl),
             monitor: QueueMonitor::new(conn),
             store,
             host: registry::hostname(),
             limiter,
             metrics: Metrics::new(),
-        }
+        })
     }
 
     /// Counts a write by `ip`; on refusal, how long until the next one is allowed.

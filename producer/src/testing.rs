@@ -56,6 +56,10 @@ pub struct Options {
     /// MySQL settings of the test's own (e.g. another user), instead of a new database on
     /// the shared server; the test then drops its database itself.
     pub mysql: Option<MysqlArgs>,
+    /// Replicas each enqueue must be confirmed by (`--replica-acks`).
+    pub replica_acks: u32,
+    /// Their timeout in ms, when not the default.
+    pub replica_ack_timeout_ms: Option<u64>,
 }
 
 /// A producer with the default options.
@@ -88,6 +92,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
         metrics_listen: opts.metrics_listener.then(|| "127.0.0.1:0".to_owned()),
         swagger_ui: !opts.no_swagger_ui,
         max_connections: opts.max_connections.unwrap_or(4096),
+        replica_acks: opts.replica_acks,
+        replica_ack_timeout_ms: opts.replica_ack_timeout_ms.unwrap_or(500),
     };
     let app = Application::build(config.clone()).await.expect("the producer builds");
     let base = format!("http://{}", app.addr());

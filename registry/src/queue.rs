@@ -24,7 +24,7 @@ pub use cache::{Lookup, UserCache};
 pub use connection::{Connection, Timeouts};
 pub use dead::{DeadLetter, DeadLetters};
 pub use emails::EmailIndex;
-pub use enqueue::{ENQUEUE_BATCH, EnqueueRequest, EnqueueStatus, Enqueued, Enqueuer, IdempotencyRecord};
+pub use enqueue::{ENQUEUE_BATCH, EnqueueRequest, EnqueueStatus, Enqueued, Enqueuer, IdempotencyRecord, Replication};
 pub use keys::{Keys, SECOND_SLOT, Slot};
 pub use lease::{Ack, DeadCause, Disposition, Lease};
 pub use stats::{QueueMonitor, QueueStats};
@@ -87,6 +87,13 @@ impl QueueError {
     /// Whether the command certainly never reached Redis, so it is safe to send again.
     pub fn never_sent(&self) -> bool {
         matches!(self, QueueError::Redis(err) if err.is_connection_refusal())
+    }
+
+    /// Whether the command certainly did not run, so it is safe to send again: it never
+    /// reached Redis, or Redis refused it as a replica (a demoted primary: the connection
+    /// opens anew, towards the new one).
+    pub fn never_ran(&self) -> bool {
+        self.never_sent() || matches!(self, QueueError::Redis(err) if err.code() == Some("READONLY"))
     }
 
     /// Whether the command may have run although its answer never came: it was sent (or may

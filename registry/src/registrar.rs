@@ -6,7 +6,9 @@ use crate::coalesce::{CoalesceError, Coalescer};
 use crate::domain::{FieldError, IdempotencyKey, NewUser, UserId};
 use crate::email_loader::EmailLoader;
 use crate::message::MessageTail;
-use crate::queue::{Connection, EmailIndex, EnqueueRequest, Enqueued, Enqueuer, IdempotencyRecord, QueueError};
+use crate::queue::{
+    Connection, EmailIndex, EnqueueRequest, Enqueued, Enqueuer, IdempotencyRecord, QueueError, Replication,
+};
 use crate::store::{Store, StoreError};
 
 /// Most addresses checked by one MySQL query.
@@ -65,6 +67,10 @@ pub enum AcceptError {
     /// with the same `Idempotency-Key` finds out.
     #[error("the queue did not confirm the enqueue")]
     OutcomeUnknown(#[source] CoalesceError<QueueError>),
+    /// Queued under this id, but fewer replicas than asked confirmed it in time: it may not
+    /// survive a failover. A retry with the same `Idempotency-Key` finds out.
+    #[error("too few Redis replicas confirmed the enqueue in time")]
+    NotReplicated(UserId),
 }
 
 impl AcceptError {
@@ -99,8 +105,15 @@ impl Registrar {
     /// A registrar over the deployment behind `conn` and `store`, with its batching tasks
     /// started on the current runtime. `id_floor`, the highest id stored at start, is a lower
     /// bound of every id it hands out.
-    pub fn new(conn: Connection, store: Store, id_floor: u64) -> Self {
-        let enqueuer = Enqueuer::new(conn.clone());
+    ///
+    /// With `replication`, a user is answered as queued only once that many replicas hold it.
+    pub fn new(
+        conn: Connection,
+        store: Store,
+        id_floor: u64,
+        replication: Option<Replication>,
+    ) -> Result<Self, QueueError> {
+        let enqueuer = Enqueuer::new(conn.clone()).with_replication(replication)?;
         let email_checks = {
             let store = store.clone();
             Coalescer::spawn(EMAIL_CHECK_BATCH, move |keys: Vec<String>| {
@@ -108,12 +121,12 @@ impl Registrar {
                 async move { store.emails_taken(&keys).await }
             })
         };
-        Self {
+        Ok(Self {
             batcher: enqueuer.spawn_batcher(id_floor),
             enqueuer,
             email_checks,
             emails: EmailLoader::new(EmailIndex::new(conn), store),
-        }
+        })
     }
 
     /// Starts loading the stored emails into Redis, unless they are there: until then, each
@@ -150,6 +163,10 @@ impl Registrar {
                 Ok(Accepted::Queued(id))
             }
             Enqueued::Known(record) => replay(record, idempotency.map_or("", |(_, c)| c)),
+            Enqueued::Unreplicated(id) => {
+                tracing::warn!(user_id = %id, "user queued, but not confirmed by enough replicas");
+                Err(AcceptError::NotReplicated(id))
+            }
             other => Err(AcceptError::queue(QueueError::Protocol(format!(
                 "an unchecked enqueue answered {other:?}"
             )))),

@@ -6,10 +6,12 @@
 //! Every server started here is killed when its handle drops, and by a watchdog process if
 //! the test binary dies first.
 
+mod endpoint;
 mod servers;
 
 use std::sync::OnceLock;
 
+pub use endpoint::MovingEndpoint;
 pub use servers::{MariaDb, RedisServer};
 
 /// A unique lowercase name with a prefix, e.g. for databases and key prefixes.

@@ -8,4 +8,5 @@ mod metrics;
 mod outages;
 mod privileges;
 mod processes;
+mod replication;
 mod users;

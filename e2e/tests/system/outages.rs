@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use e2e::Consumer;
+use e2e::{Consumer, post_named, stored_named};
 use producer::testing::{Options, spawn_app_with};
 use registry::testing::RedisServer;
 
@@ -102,32 +102,6 @@ async fn ids_are_never_reused_when_redis_comes_back_empty() {
     let (_, first) = app.get_json(&format!("/api/users/{}", before[0])).await;
     assert_eq!(first["name"], "before 0");
     app.cleanup().await;
-}
-
-/// POSTs a user named `name`, with an `Idempotency-Key` when given one; the status and body.
-async fn post_named(url: String, key: Option<&str>, name: &str) -> (u16, Value) {
-    let mut request = reqwest::Client::new().post(url).json(&json!({ "name": name }));
-    if let Some(key) = key {
-        request = request.header("Idempotency-Key", key);
-    }
-    let resp = request.send().await.unwrap();
-    let status = resp.status().as_u16();
-    if status == 503 {
-        assert!(resp.headers().get("retry-after").is_some(), "503 carries Retry-After");
-    }
-    (status, resp.json().await.unwrap())
-}
-
-/// Stored users named `name`.
-async fn stored_named(app: &producer::testing::TestApp, name: &str) -> u64 {
-    use mysql_async::prelude::Queryable;
-    let mut conn = mysql_async::Conn::from_url(app.config.mysql.mysql_url.as_str())
-        .await
-        .unwrap();
-    conn.exec_first("SELECT COUNT(*) FROM users WHERE name = ?", (name,))
-        .await
-        .unwrap()
-        .unwrap()
 }
 
 #[tokio::test]

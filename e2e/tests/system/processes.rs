@@ -50,6 +50,8 @@ async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once(
             metrics_listen: None,
             swagger_ui: true,
             max_connections: 4096,
+            replica_acks: 0,
+            replica_ack_timeout_ms: 500,
         };
         let app = Application::build(config).await.unwrap();
         producers.push(format!("http://{}", app.addr()));

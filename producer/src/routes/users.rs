@@ -81,6 +81,7 @@ impl UsersApi {
             Err(AcceptError::KeyReused) => Err(ApiError::idempotency_mismatch()),
             Err(AcceptError::QueueUnavailable(err)) => Err(ApiError::unavailable("the queue", &err)),
             Err(AcceptError::OutcomeUnknown(err)) => Err(ApiError::outcome_unknown(&err)),
+            Err(AcceptError::NotReplicated(id)) => Err(ApiError::not_replicated(id.get())),
         }
     }
 

@@ -1,10 +1,11 @@
 //! The one connection type every role of the queue uses.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use redis::IntoConnectionInfo;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
 use super::{Keys, QueueError};
 use crate::config::RedisArgs;
@@ -37,12 +38,120 @@ impl Timeouts {
 }
 
 /// A connection to one deployment's keys in Redis: lazily connecting, reconnecting,
-/// multiplexed; cheap to clone (clones share it).
+/// multiplexed; cheap to clone (clones share it). A server that answers `READONLY` has been
+/// demoted to a replica: the socket is dropped and a new one opened, so that an endpoint that
+/// follows the primary (a DNS name, a proxy) leads the next command to the new one.
 #[derive(Clone)]
 pub struct Connection {
-    client: redis::Client,
-    manager: ConnectionManager,
+    socket: Arc<Socket>,
     keys: Arc<Keys>,
+}
+
+/// The multiplexed socket of a [`Connection`] and what opens it again.
+struct Socket {
+    client: redis::Client,
+    timeouts: Timeouts,
+    /// The socket now, and how many times it was replaced.
+    current: RwLock<(ConnectionManager, u64)>,
+    replaced: AtomicU64,
+}
+
+impl Socket {
+    fn open(client: redis::Client, timeouts: Timeouts) -> Result<Self, QueueError> {
+        Ok(Self {
+            current: RwLock::new((manager(&client, timeouts)?, 0)),
+            client,
+            timeouts,
+            replaced: AtomicU64::new(0),
+        })
+    }
+
+    /// The socket now, and its generation.
+    fn get(&self) -> (ConnectionManager, u64) {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Opens a new socket in place of generation `stale`, unless that was done already.
+    fn replace(&self, stale: u64) {
+        let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+        if current.1 != stale {
+            return;
+        }
+        match manager(&self.client, self.timeouts) {
+            Ok(fresh) => {
+                *current = (fresh, stale + 1);
+                self.replaced.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("Redis answered READONLY (a demoted primary); opened a new connection");
+            }
+            Err(err) => tracing::warn!(error = %err, "could not open a new Redis connection"),
+        }
+    }
+}
+
+/// A handle to send commands on: the connection's socket as it was when the handle was taken,
+/// which is replaced when it answers `READONLY`.
+#[derive(Clone)]
+pub(crate) struct Commands {
+    manager: ConnectionManager,
+    generation: u64,
+    socket: Arc<Socket>,
+}
+
+impl Commands {
+    fn check<T>(&self, result: &Result<T, RedisError>, values: impl FnOnce(&T) -> bool) {
+        let demoted = match result {
+            Err(err) => is_readonly(err),
+            Ok(answer) => values(answer),
+        };
+        if demoted {
+            self.socket.replace(self.generation);
+        }
+    }
+}
+
+impl ConnectionLike for Commands {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let result = self.manager.req_packed_command(cmd).await;
+            self.check(&result, value_is_readonly);
+            result
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let result = self.manager.req_packed_commands(pipeline, offset, count).await;
+            self.check(&result, |values| values.iter().any(value_is_readonly));
+            result
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.manager.get_db()
+    }
+}
+
+/// Whether Redis refused a write because it is a replica (inside a transaction: `EXECABORT`
+/// with that reason).
+fn is_readonly(err: &RedisError) -> bool {
+    err.code() == Some("READONLY")
+        || err
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "READONLY"))
+}
+
+fn value_is_readonly(value: &Value) -> bool {
+    match value {
+        Value::ServerError(err) => err.code() == "READONLY",
+        Value::Array(items) => items.iter().any(value_is_readonly),
+        _ => false,
+    }
 }
 
 impl Connection {
@@ -83,8 +192,7 @@ impl Connection {
 
     fn with_client(client: redis::Client, key_prefix: &str, timeouts: Timeouts) -> Result<Self, QueueError> {
         Ok(Self {
-            manager: manager(&client, timeouts)?,
-            client,
+            socket: Arc::new(Socket::open(client, timeouts)?),
             keys: Arc::new(Keys::new(key_prefix)),
         })
     }
@@ -93,10 +201,14 @@ impl Connection {
     /// blocking take must not hold up its other commands).
     pub fn with_timeouts(&self, timeouts: Timeouts) -> Result<Self, QueueError> {
         Ok(Self {
-            client: self.client.clone(),
-            manager: manager(&self.client, timeouts)?,
+            socket: Arc::new(Socket::open(self.socket.client.clone(), timeouts)?),
             keys: self.keys.clone(),
         })
+    }
+
+    /// How many times a demoted server's socket was replaced by a new one.
+    pub fn sockets_replaced(&self) -> u64 {
+        self.socket.replaced.load(Ordering::Relaxed)
     }
 
     /// The deployment's keys.
@@ -105,8 +217,13 @@ impl Connection {
     }
 
     /// A handle to send commands on (multiplexed: clones share the socket).
-    pub(crate) fn commands(&self) -> ConnectionManager {
-        self.manager.clone()
+    pub(crate) fn commands(&self) -> Commands {
+        let (manager, generation) = self.socket.get();
+        Commands {
+            manager,
+            generation,
+            socket: self.socket.clone(),
+        }
     }
 
     /// Checks that Redis answers.

@@ -75,11 +75,25 @@ impl EnqueueStatus {
     }
 }
 
+/// How many replicas must confirm an enqueue before its users are answered, and how long to
+/// wait for them (Redis's `WAIT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Replication {
+    /// Replicas that must hold the enqueue (at least 1).
+    pub acks: u32,
+    /// Longest wait for them.
+    pub timeout: Duration,
+}
+
 /// The outcome of an enqueue, for one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {
     /// The message is in the queue under this id.
     New(UserId),
+    /// The message is in the queue under this id, but fewer replicas than asked confirmed it in
+    /// time: it may not survive a failover. A retry with the same `Idempotency-Key` answers
+    /// this id if it did, or queues the user anew if it did not.
+    Unreplicated(UserId),
     /// The idempotency key was already known: nothing was queued.
     Known(IdempotencyRecord),
     /// Nothing was queued: the email was accepted before. Ask MySQL whether it is stored (its
@@ -126,12 +140,25 @@ impl EnqueueRequest {
 #[derive(Clone)]
 pub struct Enqueuer {
     conn: Connection,
+    /// With replica acknowledgements: the connection the enqueue and its `WAIT` go on (a
+    /// `WAIT` blocks its connection, so it has one of its own), and how many to wait for.
+    replicated: Option<(Connection, Replication)>,
 }
 
 impl Enqueuer {
     /// The enqueuer of the deployment behind `conn`.
     pub fn new(conn: Connection) -> Self {
-        Self { conn }
+        Self { conn, replicated: None }
+    }
+
+    /// The same, each enqueue confirmed by `replication.acks` replicas (`WAIT`) on a connection
+    /// of its own; `None` or zero acks: no confirmation asked.
+    pub fn with_replication(mut self, replication: Option<Replication>) -> Result<Self, QueueError> {
+        self.replicated = match replication {
+            Some(r) if r.acks > 0 => Some((self.conn.with_timeouts(super::Timeouts::INTERACTIVE)?, r)),
+            _ => None,
+        };
+        Ok(self)
     }
 
     /// What an idempotency key was used for, if it is known.
@@ -147,8 +174,8 @@ impl Enqueuer {
     }
 
     /// Starts, on the current runtime, the task that enqueues the users of concurrent calls in
-    /// one script run (up to [`ENQUEUE_BATCH`]; see [`crate::coalesce`]). A batch Redis
-    /// refused before it was sent is resent briefly; `id_floor` is as for
+    /// one script run (up to [`ENQUEUE_BATCH`]; see [`crate::coalesce`]). A batch that
+    /// certainly did not run (never sent, or refused by a demoted primary) is resent briefly; `id_floor` is as for
     /// [`Enqueuer::enqueue_many`].
     pub fn spawn_batcher(&self, id_floor: u64) -> Coalescer<EnqueueRequest, Enqueued, QueueError> {
         let enqueuer = self.clone();
@@ -157,7 +184,7 @@ impl Enqueuer {
             async move {
                 (|| enqueuer.enqueue_many(&users, id_floor))
                     .retry(crate::retry::resend())
-                    .when(QueueError::never_sent)
+                    .when(QueueError::never_ran)
                     .await
             }
         })
@@ -213,8 +240,36 @@ impl Enqueuer {
                 .arg(user.email_key.as_deref().unwrap_or(""))
                 .arg(if user.check_email { "1" } else { "0" });
         }
-        let replies: Vec<(i64, String)> = script.invoke_async(&mut self.conn.commands()).await?;
-        outcomes(replies, users.len())
+        let Some((conn, replication)) = &self.replicated else {
+            let replies: Vec<(i64, String)> = script.invoke_async(&mut self.conn.commands()).await?;
+            return outcomes(replies, users.len());
+        };
+        // The script and its WAIT in one round trip; a Redis that lost its scripts (a restart,
+        // a failover) answers NOSCRIPT without running anything, so load it and send again.
+        let mut pipe = redis::pipe();
+        pipe.invoke_script(&script)
+            .cmd("WAIT")
+            .arg(replication.acks)
+            .arg(replication.timeout.as_millis() as u64);
+        let sent: Result<(Vec<(i64, String)>, u32), redis::RedisError> = pipe.query_async(&mut conn.commands()).await;
+        let (replies, acked) = match sent {
+            Err(err) if err.code() == Some("NOSCRIPT") => {
+                let _: String = script.load_async(&mut conn.commands()).await?;
+                pipe.query_async(&mut conn.commands()).await?
+            }
+            other => other?,
+        };
+        let outcomes = outcomes(replies, users.len())?;
+        if acked >= replication.acks {
+            return Ok(outcomes);
+        }
+        tracing::warn!(
+            acked,
+            wanted = replication.acks,
+            users = users.len(),
+            "too few replicas confirmed an enqueue in time"
+        );
+        Ok(outcomes.into_iter().map(unreplicated).collect())
     }
 
     /// What became of the enqueue run `token` of `count` users whose answer was lost with
@@ -245,7 +300,21 @@ impl Enqueuer {
             return Err(lost);
         }
         tracing::info!(users = count, "the enqueue had run; its answer was read back");
-        outcomes(kept_replies(&kept)?, count)
+        let outcomes = outcomes(kept_replies(&kept)?, count)?;
+        // Whether replicas hold it cannot be asked any more (a WAIT covers only the writes of
+        // its own connection): with confirmations wanted, its users are told it may not last.
+        Ok(match self.replicated {
+            Some(_) => outcomes.into_iter().map(unreplicated).collect(),
+            None => outcomes,
+        })
+    }
+}
+
+/// A queued user's outcome when too few replicas confirmed its enqueue.
+fn unreplicated(outcome: Enqueued) -> Enqueued {
+    match outcome {
+        Enqueued::New(id) => Enqueued::Unreplicated(id),
+        other => other,
     }
 }
 

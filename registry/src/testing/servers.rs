@@ -126,12 +126,19 @@ impl Drop for Server {
 }
 
 /// A redis-server with AOF persistence in its own folder.
-pub struct RedisServer(Server);
+pub struct RedisServer(Server, Option<u16>);
 
 impl RedisServer {
     /// Starts a new server on a free port.
     pub fn start() -> Self {
-        let mut server = Self(Server::new("redis"));
+        let mut server = Self(Server::new("redis"), None);
+        server.start_again();
+        server
+    }
+
+    /// Starts a new server on a free port, a replica of `primary`.
+    pub fn start_replica_of(primary: &RedisServer) -> Self {
+        let mut server = Self(Server::new("redis-replica"), Some(primary.0.port));
         server.start_again();
         server
     }
@@ -139,6 +146,11 @@ impl RedisServer {
     /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.0.port)
+    }
+
+    /// Its port.
+    pub fn port(&self) -> u16 {
+        self.0.port
     }
 
     /// Starts the server again on the same port and data.
@@ -149,6 +161,9 @@ impl RedisServer {
             .args(["--appendonly", "yes", "--save", ""])
             .arg("--dir")
             .arg(&self.0.dir);
+        if let Some(primary) = self.1 {
+            command.args(["--replicaof", "127.0.0.1", &primary.to_string()]);
+        }
         self.0.launch(command, "redis-server", Duration::from_secs(10));
     }
 
