@@ -24,8 +24,7 @@ pub trait Consumer {
 
 impl Consumer for TestApp {
     async fn pipeline(&self) -> Pipeline {
-        let redis = &self.config.redis;
-        let conn = Connection::connect(&redis.redis_url, &redis.key_prefix, Timeouts::INTERACTIVE).unwrap();
+        let conn = Connection::open(&self.config.redis, Timeouts::INTERACTIVE).unwrap();
         let lease = Lease::new(conn, unique_name("test-consumer-")).unwrap();
         let store = registry::store::Store::open(&self.config.mysql).await.unwrap();
         let config = PipelineConfig {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
-use registry::config::{CacheArgs, LogArgs, MysqlArgs, RedisArgs};
+use registry::config::{CacheArgs, LogArgs, MysqlArgs, RedisArgs, RedisMode};
 use registry::email_loader::EmailLoader;
 use registry::queue::{Connection, EmailIndex, Keys, Timeouts};
 use registry::store::Store;
@@ -41,6 +41,8 @@ pub struct Options {
     pub burst: u32,
     /// A Redis of the test's own, instead of the shared one.
     pub redis_url: Option<String>,
+    /// How that Redis is laid out (`redis_url` then lists sentinels or cluster nodes).
+    pub redis_mode: RedisMode,
     /// `mysql://.../` of a server of the test's own, instead of the shared one.
     pub mysql_base: Option<String>,
     /// Trusted proxies.
@@ -75,10 +77,8 @@ pub async fn spawn_app_with(opts: Options) -> TestApp {
     let config = Config {
         listen: "127.0.0.1:0".into(),
         redis: RedisArgs {
-            redis_url: opts.redis_url.unwrap_or_else(shared_redis_url),
-            key_prefix: unique_name("t-"),
-            redis_ca_file: None,
-            redis_password_file: None,
+            redis_mode: opts.redis_mode,
+            ..RedisArgs::new(opts.redis_url.unwrap_or_else(shared_redis_url), unique_name("t-"))
         },
         mysql: opts
             .mysql
@@ -190,8 +190,7 @@ impl TestApp {
 
     /// A connection of the test's own to this app's Redis keys.
     pub fn connection(&self) -> Connection {
-        let redis = &self.config.redis;
-        Connection::connect(&redis.redis_url, &redis.key_prefix, Timeouts::INTERACTIVE).unwrap()
+        Connection::open(&self.config.redis, Timeouts::INTERACTIVE).unwrap()
     }
 
     /// This app's Redis keys.

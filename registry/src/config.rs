@@ -3,10 +3,23 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How the deployment's Redis is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum RedisMode {
+    /// One server, or an endpoint that follows the primary (ElastiCache's primary endpoint).
+    #[default]
+    Standalone,
+    /// Sentinels name the primary; `REDIS_URL` lists them.
+    Sentinel,
+    /// A Redis Cluster; `REDIS_URL` lists seed nodes.
+    Cluster,
+}
+
 /// Where the queue lives.
 #[derive(Clone, clap::Args)]
 pub struct RedisArgs {
-    /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS.
+    /// Redis URL: `redis://[:password@]host:port[/db]`, or `rediss://` for TLS. In `sentinel`
+    /// and `cluster` modes, a comma-separated list: the sentinels, or seed nodes of the cluster.
     #[arg(
         long = "redis-url",
         env = "REDIS_URL",
@@ -14,6 +27,15 @@ pub struct RedisArgs {
         hide_env_values = true
     )]
     pub redis_url: String,
+
+    /// `standalone`, `sentinel` (REDIS_URL lists sentinels) or `cluster` (REDIS_URL lists
+    /// seed nodes of a Redis Cluster).
+    #[arg(long = "redis-mode", env = "REDIS_MODE", value_enum, default_value_t = RedisMode::Standalone)]
+    pub redis_mode: RedisMode,
+
+    /// The name under which the sentinels monitor the primary (sentinel mode).
+    #[arg(long = "redis-sentinel-master", env = "REDIS_SENTINEL_MASTER", default_value = "mymaster")]
+    pub redis_sentinel_master: String,
 
     /// Prefix of every Redis key of this deployment; keys are `{PREFIX}:...` (a cluster hash tag).
     #[arg(long = "key-prefix", env = "KEY_PREFIX", default_value = "users", value_parser = parse_key_prefix)]
@@ -35,6 +57,8 @@ impl RedisArgs {
     pub fn new(url: impl Into<String>, key_prefix: impl Into<String>) -> Self {
         Self {
             redis_url: url.into(),
+            redis_mode: RedisMode::Standalone,
+            redis_sentinel_master: "mymaster".into(),
             key_prefix: key_prefix.into(),
             redis_ca_file: None,
             redis_password_file: None,
@@ -47,6 +71,8 @@ impl std::fmt::Debug for RedisArgs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisArgs")
             .field("redis_url", &redact_url(&self.redis_url))
+            .field("redis_mode", &self.redis_mode)
+            .field("redis_sentinel_master", &self.redis_sentinel_master)
             .field("key_prefix", &self.key_prefix)
             .field("redis_ca_file", &self.redis_ca_file)
             .field("redis_password_file", &self.redis_password_file)

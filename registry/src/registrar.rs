@@ -151,7 +151,7 @@ impl Registrar {
                 .await
                 .map_err(AcceptError::queue)?;
             if let Some(record) = known {
-                return replay(record, canonical);
+                return self.replay(record, canonical).await;
             }
         }
         let user = NewUser::parse(submission.name, submission.email).map_err(AcceptError::Invalid)?;
@@ -162,7 +162,7 @@ impl Registrar {
                 tracing::info!(user_id = %id, "user queued");
                 Ok(Accepted::Queued(id))
             }
-            Enqueued::Known(record) => replay(record, idempotency.map_or("", |(_, c)| c)),
+            Enqueued::Known(record) => self.replay(record, idempotency.map_or("", |(_, c)| c)).await,
             Enqueued::Unreplicated(id) => {
                 tracing::warn!(user_id = %id, "user queued, but not confirmed by enough replicas");
                 Err(AcceptError::NotReplicated(id))
@@ -205,10 +205,18 @@ impl Registrar {
     }
 }
 
-/// The answer to a known idempotency key: its id, if the body is the same.
-fn replay(record: IdempotencyRecord, canonical: &str) -> Result<Accepted, AcceptError> {
-    if record.body != canonical {
-        return Err(AcceptError::KeyReused);
+impl Registrar {
+    /// The answer to a known idempotency key: its id, if the body is the same, and, with
+    /// replica confirmations on, once enough replicas hold it (a first attempt answered
+    /// `not_replicated` must not turn into a `202` before they do).
+    async fn replay(&self, record: IdempotencyRecord, canonical: &str) -> Result<Accepted, AcceptError> {
+        if record.body != canonical {
+            return Err(AcceptError::KeyReused);
+        }
+        match self.enqueuer.replicated_so_far().await {
+            Ok(true) => Ok(Accepted::Replayed(record.id)),
+            Ok(false) => Err(AcceptError::NotReplicated(record.id)),
+            Err(err) => Err(AcceptError::queue(err)),
+        }
     }
-    Ok(Accepted::Replayed(record.id))
 }

@@ -12,7 +12,7 @@ mod servers;
 use std::sync::OnceLock;
 
 pub use endpoint::MovingEndpoint;
-pub use servers::{MariaDb, RedisServer};
+pub use servers::{MariaDb, RedisCluster, RedisServer, cli as redis_cli};
 
 /// A unique lowercase name with a prefix, e.g. for databases and key prefixes.
 pub fn unique_name(prefix: &str) -> String {
@@ -46,6 +46,23 @@ pub fn shared_redis_url() -> String {
                 let url = server.url();
                 std::mem::forget(server); // lives as long as the test binary; the watchdog ends it
                 url
+            })
+        })
+        .clone()
+}
+
+/// Seed-node URLs (comma-separated, none owning a test's slot) of the Redis Cluster shared by
+/// this test binary's tests: `TEST_REDIS_CLUSTER_URL`, which the test command starts, or one
+/// started here.
+pub fn shared_redis_cluster_urls() -> String {
+    static CLUSTER: OnceLock<String> = OnceLock::new();
+    CLUSTER
+        .get_or_init(|| {
+            std::env::var("TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
+                let cluster = RedisCluster::start();
+                let urls = cluster.seed_urls();
+                std::mem::forget(cluster); // lives as long as the test binary; the watchdogs end it
+                urls
             })
         })
         .clone()
@@ -113,6 +130,22 @@ pub async fn drop_test_data(mysql_url: &str, redis_url: &str, key_prefix: &str) 
     conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
         .await
         .expect("dropping the test database");
+    if redis_url.contains(',') {
+        // A cluster's seed nodes: KEYS goes to every primary, and the keys share a slot.
+        let client = redis::cluster::ClusterClient::new(redis_url.split(',').collect::<Vec<_>>())
+            .expect("valid Redis Cluster URLs");
+        if let Ok(mut redis) = client.get_async_connection().await {
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{{{key_prefix}}}:*"))
+                .query_async(&mut redis)
+                .await
+                .unwrap_or_default();
+            if !keys.is_empty() {
+                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap_or(());
+            }
+        }
+        return;
+    }
     let client = redis::Client::open(redis_url).expect("a valid Redis URL");
     if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
         let keys: Vec<String> = redis::cmd("KEYS")

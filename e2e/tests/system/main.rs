@@ -1,6 +1,7 @@
 //! The system under test as a whole: the producer's API with a consumer's pipeline storing
 //! what it queues, against real Redis and MariaDB servers.
 
+mod cluster;
 mod dead_letters;
 mod emails;
 mod hostile;

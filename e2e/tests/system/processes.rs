@@ -23,12 +23,7 @@ async fn count(mysql_url: &str, sql: &str) -> u64 {
 #[tokio::test]
 async fn two_producers_and_two_consumers_store_every_accepted_user_exactly_once() {
     sweep_test_databases().await;
-    let redis = RedisArgs {
-        redis_url: shared_redis_url(),
-        key_prefix: unique_name("t-"),
-        redis_ca_file: None,
-        redis_password_file: None,
-    };
+    let redis = RedisArgs::new(shared_redis_url(), unique_name("t-"));
     let mysql = MysqlArgs {
         mysql_url: format!("{}{}", shared_mysql_base(), test_database_name()),
         mysql_password_file: None,

@@ -161,6 +161,24 @@ impl Enqueuer {
         Ok(self)
     }
 
+    /// Whether enough replicas hold everything written before now, when confirmations are
+    /// asked for (always true when they are not): a write of the fence key on the enqueue's
+    /// connection, then `WAIT` for it, which covers every earlier write of any connection. A
+    /// replayed idempotency key is answered `202` only after this.
+    pub async fn replicated_so_far(&self) -> Result<bool, QueueError> {
+        let Some((conn, replication)) = &self.replicated else {
+            return Ok(true);
+        };
+        let (_, acked): (u64, u32) = redis::pipe()
+            .incr(conn.keys().fence(), 1)
+            .cmd("WAIT")
+            .arg(replication.acks)
+            .arg(replication.timeout.as_millis() as u64)
+            .query_async(&mut conn.commands())
+            .await?;
+        Ok(acked >= replication.acks)
+    }
+
     /// What an idempotency key was used for, if it is known.
     pub async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, QueueError> {
         let raw: Option<String> = self.conn.commands().get(self.conn.keys().idempotency(key)).await?;

@@ -123,6 +123,12 @@ impl Keys {
         format!("{}:outcome:{token}", self.tag)
     }
 
+    /// STRING: a counter the producer increments before a `WAIT` that must cover every earlier
+    /// write (a replayed idempotency key, with replica confirmations on).
+    pub fn fence(&self) -> String {
+        format!("{}:fence", self.tag)
+    }
+
     /// STRING with a 24 h TTL: `id` and canonical body of an `Idempotency-Key`.
     pub fn idempotency(&self, key: &str) -> String {
         format!("{}:idem:{key}", self.tag)

@@ -259,3 +259,151 @@ fn as_root() -> Vec<String> {
         .unwrap_or(false);
     if root { vec!["--user=root".into()] } else { Vec::new() }
 }
+
+/// A Redis Cluster of three primaries and three replicas (`redis-server --cluster-enabled
+/// yes` and `redis-cli --cluster create`), each node in a folder of its own.
+pub struct RedisCluster {
+    nodes: Vec<Server>,
+}
+
+impl RedisCluster {
+    /// Starts six nodes on free ports and makes them one cluster; returns once every slot is
+    /// served.
+    pub fn start() -> Self {
+        let mut nodes: Vec<Server> = (0..6).map(|_| Server::new("redis-cluster")).collect();
+        for node in &mut nodes {
+            launch_cluster_node(node);
+        }
+        let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
+        let created = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addresses)
+            .args(["--cluster-replicas", "1", "--cluster-yes"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("redis-cli must be installed (the test command installs it)");
+        assert!(created.success(), "redis-cli --cluster create failed");
+        let cluster = Self { nodes };
+        cluster.wait_ok(Duration::from_secs(30));
+        cluster
+    }
+
+    /// Waits until every node says `cluster_state:ok` and every primary has a replica online.
+    pub fn wait_ok(&self, within: Duration) {
+        let start = Instant::now();
+        for node in &self.nodes {
+            loop {
+                let info = cli(node.port, &["CLUSTER", "INFO"]);
+                let replication = cli(node.port, &["INFO", "replication"]);
+                let synced = replication.contains("role:slave") || replication.contains("state=online");
+                if info.contains("cluster_state:ok") && synced {
+                    break;
+                }
+                assert!(
+                    start.elapsed() < within,
+                    "the cluster never became ok:\n{info}\n{replication}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// The ports of the nodes that are replicas now.
+    pub fn replica_ports(&self) -> Vec<u16> {
+        self.nodes
+            .iter()
+            .map(|n| n.port)
+            .filter(|&port| cli(port, &["ROLE"]).starts_with("slave"))
+            .collect()
+    }
+
+    /// Every node's port.
+    pub fn ports(&self) -> Vec<u16> {
+        self.nodes.iter().map(|n| n.port).collect()
+    }
+
+    /// A comma-separated list of seed-node URLs: the replicas only, so that no seed owns the
+    /// slot of any deployment and every command must be redirected at least once.
+    pub fn seed_urls(&self) -> String {
+        self.replica_ports()
+            .iter()
+            .map(|port| format!("redis://127.0.0.1:{port}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The port of the primary that serves `key`'s slot now.
+    pub fn primary_of(&self, key: &str) -> u16 {
+        let slot: u16 = cli(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key]).trim().parse().unwrap();
+        self.nodes
+            .iter()
+            .map(|n| n.port)
+            .find(|&port| cli(port, &["ROLE"]).starts_with("master") && owns(port, slot))
+            .expect("a primary serves every slot")
+    }
+
+    /// The port of a replica of the primary on `primary`.
+    pub fn replica_of(&self, primary: u16) -> u16 {
+        self.replica_ports()
+            .into_iter()
+            .find(|&port| {
+                let role = cli(port, &["ROLE"]);
+                role.lines().nth(2).map(str::trim) == Some(primary.to_string().as_str())
+            })
+            .expect("every primary has a replica")
+    }
+
+    /// Starts the node on `port` again, on its data and cluster configuration: it rejoins the
+    /// cluster (as a replica, when another node took its slots over).
+    pub fn restart(&mut self, port: u16) {
+        let node = self.nodes.iter_mut().find(|n| n.port == port).expect("a node of this cluster");
+        launch_cluster_node(node);
+    }
+
+    /// SIGKILLs the node on `port`.
+    pub fn kill(&mut self, port: u16) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.port == port)
+            && let Some(mut child) = node.child.take()
+        {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Starts one cluster node (a failover within about 3 s of its primary's death: node timeout
+/// 2 s) on its port, data and cluster configuration file.
+fn launch_cluster_node(node: &mut Server) {
+    let mut command = Command::new("redis-server");
+    command
+        .args(["--port", &node.port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
+        .args(["--appendonly", "yes", "--save", ""])
+        .arg("--cluster-config-file")
+        .arg(node.dir.join("nodes.conf"))
+        .arg("--dir")
+        .arg(&node.dir);
+    node.launch(command, "redis-server", Duration::from_secs(10));
+}
+
+/// Whether the node on `port` serves `slot` (its own line of `CLUSTER NODES`).
+fn owns(port: u16, slot: u16) -> bool {
+    let nodes = cli(port, &["CLUSTER", "NODES"]);
+    nodes.lines().filter(|l| l.contains("myself")).any(|line| {
+        line.split_whitespace().skip(8).any(|range| {
+            let (low, high) = range.split_once('-').unwrap_or((range, range));
+            matches!((low.parse::<u16>(), high.parse::<u16>()), (Ok(l), Ok(h)) if (l..=h).contains(&slot))
+        })
+    })
+}
+
+/// `redis-cli -p PORT ARGS...`: its output.
+pub fn cli(port: u16, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli must be installed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -193,10 +193,8 @@ async fn redis_and_mysql_work_over_tls_with_a_private_ca_and_refuse_it_without()
     // The consumer's code path (the same settings, the same constructors) takes, stores and
     // acknowledges it over TLS.
     let redis_args = RedisArgs {
-        redis_url: redis_url.clone(),
-        key_prefix: prefix.clone(),
         redis_ca_file: Some(PathBuf::from(&ca)),
-        redis_password_file: None,
+        ..RedisArgs::new(redis_url.clone(), prefix.clone())
     };
     let mysql_args = MysqlArgs {
         mysql_url: mysql_url.clone(),
