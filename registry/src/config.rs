@@ -34,7 +34,11 @@ pub struct RedisArgs {
     pub redis_mode: RedisMode,
 
     /// The name under which the sentinels monitor the primary (sentinel mode).
-    #[arg(long = "redis-sentinel-master", env = "REDIS_SENTINEL_MASTER", default_value = "mymaster")]
+    #[arg(
+        long = "redis-sentinel-master",
+        env = "REDIS_SENTINEL_MASTER",
+        default_value = "mymaster"
+    )]
     pub redis_sentinel_master: String,
 
     /// Prefix of every Redis key of this deployment; keys are `{PREFIX}:...` (a cluster hash tag).

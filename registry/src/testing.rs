@@ -12,7 +12,7 @@ mod servers;
 use std::sync::OnceLock;
 
 pub use endpoint::MovingEndpoint;
-pub use servers::{MariaDb, RedisCluster, RedisServer, cli as redis_cli};
+pub use servers::{MariaDb, RedisCluster, RedisServer, SentinelGroup, cli as redis_cli};
 
 /// A unique lowercase name with a prefix, e.g. for databases and key prefixes.
 pub fn unique_name(prefix: &str) -> String {

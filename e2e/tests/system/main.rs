@@ -10,4 +10,5 @@ mod outages;
 mod privileges;
 mod processes;
 mod replication;
+mod sentinel;
 mod users;

@@ -167,7 +167,9 @@ impl Socket {
     /// sentinels, one to a primary that did not answer (they may name another by now).
     fn after<T>(&self, generation: u64, result: &Result<T, RedisError>, demoted: impl FnOnce(&T) -> bool) {
         match result {
-            Err(err) if is_readonly(err) => self.drop_connection(generation, "Redis answered READONLY (a demoted primary)"),
+            Err(err) if is_readonly(err) => {
+                self.drop_connection(generation, "Redis answered READONLY (a demoted primary)")
+            }
             Err(err)
                 if matches!(self.source, Source::Sentinel(_))
                     && (err.is_connection_refusal()
@@ -217,7 +219,8 @@ impl ConnectionLike for Commands {
                 Inner::Single(mut conn) => conn.req_packed_commands(pipeline, offset, count).await,
                 Inner::Cluster(mut conn) => conn.req_packed_commands(pipeline, offset, count).await,
             };
-            self.socket.after(generation, &result, |values| values.iter().any(value_is_readonly));
+            self.socket
+                .after(generation, &result, |values| values.iter().any(value_is_readonly));
             result
         })
     }
@@ -250,7 +253,11 @@ impl Connection {
     /// the first command connects, and the connection is opened again after failures.
     pub fn connect(url: &str, key_prefix: &str, timeouts: Timeouts) -> Result<Self, QueueError> {
         crate::config::install_tls_provider();
-        Ok(Self::with_source(Source::Standalone(redis::Client::open(url)?), key_prefix, timeouts))
+        Ok(Self::with_source(
+            Source::Standalone(redis::Client::open(url)?),
+            key_prefix,
+            timeouts,
+        ))
     }
 
     /// Connects with the deployment's settings: its mode and URL(s), key prefix, the password
@@ -259,10 +266,12 @@ impl Connection {
     pub fn open(args: &RedisArgs, timeouts: Timeouts) -> Result<Self, QueueError> {
         crate::config::install_tls_provider();
         let password = match &args.redis_password_file {
-            Some(path) => Some(crate::config::read_secret(path).map_err(|source| QueueError::PasswordFile {
-                path: path.display().to_string(),
-                source,
-            })?),
+            Some(path) => Some(
+                crate::config::read_secret(path).map_err(|source| QueueError::PasswordFile {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+            ),
             None => None,
         };
         let certificates = match &args.redis_ca_file {
@@ -353,7 +362,10 @@ fn node_urls(list: &str) -> Result<Vec<redis::ConnectionInfo>, QueueError> {
     if urls.is_empty() {
         return Err(QueueError::Protocol("REDIS_URL names no node".into()));
     }
-    Ok(urls.into_iter().map(|u| u.into_connection_info()).collect::<Result<_, _>>()?)
+    Ok(urls
+        .into_iter()
+        .map(|u| u.into_connection_info())
+        .collect::<Result<_, _>>()?)
 }
 
 /// A client of the primary the sentinels in `args.redis_url` name `args.redis_sentinel_master`.

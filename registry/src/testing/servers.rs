@@ -335,7 +335,10 @@ impl RedisCluster {
 
     /// The port of the primary that serves `key`'s slot now.
     pub fn primary_of(&self, key: &str) -> u16 {
-        let slot: u16 = cli(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key]).trim().parse().unwrap();
+        let slot: u16 = cli(self.nodes[0].port, &["CLUSTER", "KEYSLOT", key])
+            .trim()
+            .parse()
+            .unwrap();
         self.nodes
             .iter()
             .map(|n| n.port)
@@ -357,7 +360,11 @@ impl RedisCluster {
     /// Starts the node on `port` again, on its data and cluster configuration: it rejoins the
     /// cluster (as a replica, when another node took its slots over).
     pub fn restart(&mut self, port: u16) {
-        let node = self.nodes.iter_mut().find(|n| n.port == port).expect("a node of this cluster");
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.port == port)
+            .expect("a node of this cluster");
         launch_cluster_node(node);
     }
 
@@ -406,4 +413,104 @@ pub fn cli(port: u16, args: &[&str]) -> String {
         .output()
         .expect("redis-cli must be installed");
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A primary, two replicas and three sentinels (`redis-server --sentinel`) monitoring it as
+/// `mymaster`, quick to fail over (down after 1 s).
+pub struct SentinelGroup {
+    /// The primary at start.
+    pub primary: RedisServer,
+    /// Its two replicas.
+    pub replicas: Vec<RedisServer>,
+    sentinels: Vec<Server>,
+}
+
+impl SentinelGroup {
+    /// Starts the servers and sentinels; returns once the sentinels know the replicas and
+    /// each other.
+    pub fn start() -> Self {
+        let primary = RedisServer::start();
+        let replicas = vec![
+            RedisServer::start_replica_of(&primary),
+            RedisServer::start_replica_of(&primary),
+        ];
+        let mut sentinels: Vec<Server> = (0..3).map(|_| Server::new("sentinel")).collect();
+        for sentinel in &mut sentinels {
+            let config = sentinel.dir.join("sentinel.conf");
+            std::fs::write(
+                &config,
+                format!(
+                    "port {}\nbind 127.0.0.1\ndir {}\nsentinel monitor mymaster 127.0.0.1 {} 2\n\
+                     sentinel down-after-milliseconds mymaster 1000\n\
+                     sentinel failover-timeout mymaster 5000\nsentinel parallel-syncs mymaster 2\n",
+                    sentinel.port,
+                    sentinel.dir.display(),
+                    primary.port()
+                ),
+            )
+            .expect("writing a sentinel's configuration");
+            let mut command = Command::new("redis-server");
+            command.arg(&config).arg("--sentinel");
+            sentinel.launch(command, "redis-server --sentinel", Duration::from_secs(10));
+        }
+        let group = Self {
+            primary,
+            replicas,
+            sentinels,
+        };
+        let start = Instant::now();
+        for sentinel in &group.sentinels {
+            loop {
+                let replicas = cli(sentinel.port, &["SENTINEL", "REPLICAS", "mymaster"])
+                    .matches("name")
+                    .count();
+                let others = cli(sentinel.port, &["SENTINEL", "SENTINELS", "mymaster"])
+                    .matches("name")
+                    .count();
+                if replicas >= 2 && others >= 2 {
+                    break;
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "the sentinels never met");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        loop {
+            let replication = cli(group.primary.port(), &["INFO", "replication"]);
+            if replication.matches("state=online").count() >= 2 {
+                break;
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "the replicas never synced");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        group
+    }
+
+    /// The sentinels' URLs, comma-separated (`REDIS_URL` in sentinel mode).
+    pub fn urls(&self) -> String {
+        self.sentinels
+            .iter()
+            .map(|s| format!("redis://127.0.0.1:{}", s.port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The port of the primary the first sentinel names now.
+    pub fn primary_port(&self) -> u16 {
+        let addr = cli(
+            self.sentinels[0].port,
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
+        );
+        addr.lines()
+            .nth(1)
+            .and_then(|p| p.trim().parse().ok())
+            .expect("the sentinels name a primary")
+    }
+
+    /// SIGKILLs the primary of the start.
+    pub fn kill_primary(&mut self) {
+        if let Some(mut child) = self.primary.0.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
