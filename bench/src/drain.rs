@@ -5,8 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use mysql_async::prelude::*;
-use redis::AsyncCommands;
-use registry::queue::Keys;
+use registry::queue::QueueMonitor;
 use serde_json::json;
 
 /// Options of `bench drain`.
@@ -27,10 +26,7 @@ pub struct Args {
 
 /// Polls the queue every 5 ms until it is drained; reports the rate.
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
-    let keys = Keys::new(&args.queue.key_prefix);
-    let mut redis = redis::Client::open(args.queue.redis_url.as_str())?
-        .get_multiplexed_async_connection()
-        .await?;
+    let monitor = QueueMonitor::new(args.queue.connection()?);
     let deadline = Instant::now() + Duration::from_secs(args.timeout_secs);
     let mut started = None;
     let mut last_report = Instant::now();
@@ -40,11 +36,8 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
             "the queue was not drained within {}s",
             args.timeout_secs
         );
-        let (queued, unacknowledged): (u64, u64) = redis::pipe()
-            .llen(keys.queue())
-            .hlen(keys.pending())
-            .query_async(&mut redis)
-            .await?;
+        let stats = monitor.stats().await?;
+        let (queued, unacknowledged) = (stats.pending, stats.pending + stats.processing);
         if started.is_none() && queued < args.expect {
             started = Some(Instant::now());
         }
@@ -58,7 +51,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let secs = started.expect("set before the loop ends").elapsed().as_secs_f64();
-    let dead: u64 = redis.llen(keys.dead()).await?;
+    let dead = monitor.stats().await?.dead;
     let pool = mysql_async::Pool::new(registry::store::options(&args.mysql_url, None)?);
     let stored: Option<u64> = pool
         .get_conn()

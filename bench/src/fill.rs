@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use registry::message::MessageTail;
-use registry::queue::{Connection, EnqueueRequest, Enqueued, Enqueuer, QueueMonitor, Timeouts};
+use registry::queue::{EnqueueRequest, Enqueued, Enqueuer, QueueMonitor};
 use serde_json::json;
 
 use crate::rows;
@@ -26,7 +26,7 @@ pub struct Args {
 
 /// Queues the users and reports the rate.
 pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
-    let conn = Connection::connect(&args.queue.redis_url, &args.queue.key_prefix, Timeouts::INTERACTIVE)?;
+    let conn = args.queue.connection()?;
     let queue = Enqueuer::new(conn.clone());
     let users = Arc::new(rows::users(&rows::run_tag(), args.count));
     crate::progress(format_args!("queueing {} users", args.count));

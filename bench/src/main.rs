@@ -16,6 +16,8 @@ mod stats;
 mod steady;
 
 use clap::{Parser, Subcommand};
+use registry::config::{RedisArgs, RedisMode};
+use registry::queue::{Connection, Timeouts};
 
 #[derive(Parser)]
 #[command(about = "Benchmark helpers for scripts/bench")]
@@ -66,6 +68,20 @@ pub struct QueueArgs {
     /// Key prefix of the deployment whose queue is filled or drained.
     #[arg(long, env = "KEY_PREFIX")]
     key_prefix: String,
+    /// `standalone`, `sentinel` or `cluster` (then `--redis-url` lists nodes), as the binaries.
+    #[arg(long, env = "REDIS_MODE", value_enum, default_value_t = RedisMode::Standalone)]
+    redis_mode: RedisMode,
+}
+
+impl QueueArgs {
+    /// A connection to the queue, as the binaries open theirs.
+    fn connection(&self) -> anyhow::Result<Connection> {
+        let args = RedisArgs {
+            redis_mode: self.redis_mode,
+            ..RedisArgs::new(self.redis_url.clone(), self.key_prefix.clone())
+        };
+        Ok(Connection::open(&args, Timeouts::INTERACTIVE)?)
+    }
 }
 
 /// Progress for the person watching, on stderr.

@@ -270,7 +270,13 @@ impl RedisCluster {
     /// Starts six nodes on free ports and makes them one cluster; returns once every slot is
     /// served.
     pub fn start() -> Self {
-        let mut nodes: Vec<Server> = (0..6).map(|_| Server::new("redis-cluster")).collect();
+        let mut nodes: Vec<Server> = (0..6)
+            .map(|_| {
+                let mut node = Server::new("redis-cluster");
+                node.port = cluster_port();
+                node
+            })
+            .collect();
         for node in &mut nodes {
             launch_cluster_node(node);
         }
@@ -375,6 +381,17 @@ impl RedisCluster {
         {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+}
+
+/// A free port for a cluster node: its cluster bus listens on the port + 10000, which must be
+/// a port too (below 65536) and free.
+fn cluster_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 55_000 && std::net::TcpListener::bind(("127.0.0.1", port + 10_000)).is_ok() {
+            return port;
         }
     }
 }
