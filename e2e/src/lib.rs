@@ -69,3 +69,24 @@ pub async fn stored_named(app: &TestApp, name: &str) -> u64 {
         .unwrap()
         .unwrap()
 }
+
+/// POSTs a user named `name` with the `Idempotency-Key` `key` until the answer is `202`, as a
+/// client does after a `503` (which is the only other answer allowed), for up to `within`;
+/// the `202`'s body, and how many attempts were refused first.
+pub async fn post_until_accepted(url: &str, key: &str, name: &str, within: Duration) -> (Value, u32) {
+    let started = std::time::Instant::now();
+    let mut refused = 0;
+    loop {
+        let (status, body) = post_named(url.to_owned(), Some(key), name).await;
+        if status == 202 {
+            return (body, refused);
+        }
+        assert_eq!(status, 503, "{body}");
+        refused += 1;
+        assert!(
+            started.elapsed() < within,
+            "{name} ({key}) still refused after {within:?}: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

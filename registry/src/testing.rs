@@ -40,32 +40,28 @@ pub fn free_port() -> u16 {
 pub fn shared_redis_url() -> String {
     static SERVER: OnceLock<String> = OnceLock::new();
     SERVER
-        .get_or_init(|| {
-            std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| {
-                let server = RedisServer::start();
-                let url = server.url();
-                std::mem::forget(server); // lives as long as the test binary; the watchdog ends it
-                url
-            })
-        })
+        .get_or_init(|| from_env_or_started("TEST_REDIS_URL", RedisServer::start, RedisServer::url))
         .clone()
 }
 
 /// Seed-node URLs (comma-separated, none owning a test's slot) of the Redis Cluster shared by
-/// this test binary's tests: `TEST_REDIS_CLUSTER_URL`, which the test command starts, or one
-/// started here.
+/// this test binary's tests: `TEST_REDIS_CLUSTER_URL`, or one started here.
 pub fn shared_redis_cluster_urls() -> String {
     static CLUSTER: OnceLock<String> = OnceLock::new();
     CLUSTER
-        .get_or_init(|| {
-            std::env::var("TEST_REDIS_CLUSTER_URL").unwrap_or_else(|_| {
-                let cluster = RedisCluster::start();
-                let urls = cluster.seed_urls();
-                std::mem::forget(cluster); // lives as long as the test binary; the watchdogs end it
-                urls
-            })
-        })
+        .get_or_init(|| from_env_or_started("TEST_REDIS_CLUSTER_URL", RedisCluster::start, RedisCluster::seed_urls))
         .clone()
+}
+
+/// The environment variable `var`, or the address of servers started now, which live as long
+/// as the test binary (the watchdogs end them).
+fn from_env_or_started<S>(var: &str, start: impl FnOnce() -> S, address: impl FnOnce(&S) -> String) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        let servers = start();
+        let address = address(&servers);
+        std::mem::forget(servers);
+        address
+    })
 }
 
 /// `mysql://root@HOST:PORT/` of the MariaDB shared by this test binary's tests; append a
@@ -135,27 +131,26 @@ pub async fn drop_test_data(mysql_url: &str, redis_url: &str, key_prefix: &str) 
         let client = redis::cluster::ClusterClient::new(redis_url.split(',').collect::<Vec<_>>())
             .expect("valid Redis Cluster URLs");
         if let Ok(mut redis) = client.get_async_connection().await {
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{{{key_prefix}}}:*"))
-                .query_async(&mut redis)
-                .await
-                .unwrap_or_default();
-            if !keys.is_empty() {
-                let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap_or(());
-            }
+            delete_keys(&mut redis, key_prefix).await;
         }
-        return;
+    } else if let Ok(mut redis) = redis::Client::open(redis_url)
+        .expect("a valid Redis URL")
+        .get_multiplexed_async_connection()
+        .await
+    {
+        delete_keys(&mut redis, key_prefix).await;
     }
-    let client = redis::Client::open(redis_url).expect("a valid Redis URL");
-    if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("{{{key_prefix}}}:*"))
-            .query_async(&mut redis)
-            .await
-            .unwrap_or_default();
-        if !keys.is_empty() {
-            let _: () = redis::cmd("DEL").arg(keys).query_async(&mut redis).await.unwrap_or(());
-        }
+}
+
+/// Deletes every key of the deployment `key_prefix` (best effort).
+async fn delete_keys(redis: &mut impl redis::aio::ConnectionLike, key_prefix: &str) {
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{{{key_prefix}}}:*"))
+        .query_async(redis)
+        .await
+        .unwrap_or_default();
+    if !keys.is_empty() {
+        let _: () = redis::cmd("DEL").arg(keys).query_async(redis).await.unwrap_or(());
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use serde_json::{Value, json};
 
-use e2e::{Consumer, post_named, stored_named};
+use e2e::{Consumer, post_named, post_until_accepted, stored_named};
 use producer::testing::{Options, TestApp, spawn_app_with};
 use registry::config::RedisMode;
 use registry::queue::{DeadLetters, Lease, Slot};
@@ -118,21 +118,9 @@ async fn post_all(url: String, prefix: &'static str, count: usize) -> (Vec<(Stri
     let mut refused = 0;
     for i in 0..count {
         let key = format!("{prefix}-{i}");
-        let started = std::time::Instant::now();
-        loop {
-            let (status, body) = post_named(url.clone(), Some(&key), "Failover").await;
-            if status == 202 {
-                ids.push((key.clone(), body["id"].as_u64().unwrap()));
-                break;
-            }
-            assert_eq!(status, 503, "{body}");
-            refused += 1;
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{key} refused for 30 s: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (body, refusals) = post_until_accepted(&url, &key, "Failover", Duration::from_secs(30)).await;
+        ids.push((key, body["id"].as_u64().unwrap()));
+        refused += refusals;
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     (ids, refused)
@@ -166,7 +154,7 @@ async fn every_202_is_stored_once_while_the_slots_primary_fails_over_twice() {
     };
     let writers: Vec<_> = ["a", "b", "c"]
         .into_iter()
-        .map(|prefix| tokio::spawn(post_all(app.url("/api/users"), prefix, 300)))
+        .map(|prefix| tokio::spawn(post_all(app.url("/api/users"), prefix, 500)))
         .collect();
 
     // 1: a manual failover, as for maintenance.
@@ -201,13 +189,13 @@ async fn every_202_is_stored_once_while_the_slots_primary_fails_over_twice() {
         acknowledged.extend(ids);
         refused += refusals;
     }
-    assert_eq!(acknowledged.len(), 900);
+    assert_eq!(acknowledged.len(), 1500);
     assert!(
         refused > 0,
         "the kill was felt: attempts refused until the replica took over"
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while app.stored_count().await < 900 {
+    while app.stored_count().await < 1500 {
         assert!(
             std::time::Instant::now() < deadline,
             "not every 202 was stored: {}",

@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Consumer, post_named, stored_named};
+use e2e::{Consumer, post_named, post_until_accepted, stored_named};
+
+/// How long a client keeps retrying a refused user.
+const WITHIN: Duration = Duration::from_secs(10);
 use producer::testing::{Options, spawn_app_with};
 use registry::testing::{MovingEndpoint, RedisServer};
 
@@ -103,26 +106,6 @@ async fn command(url: &str, args: &[&str]) {
         .unwrap();
 }
 
-/// POSTs until the answer is 202, as a client with an `Idempotency-Key` does; how many
-/// attempts were refused first.
-async fn post_until_accepted(url: &str, key: &str, name: &str) -> u32 {
-    let started = Instant::now();
-    let mut refused = 0;
-    loop {
-        let (status, body) = post_named(url.to_owned(), Some(key), name).await;
-        if status == 202 {
-            return refused;
-        }
-        assert_eq!(status, 503, "{body}");
-        refused += 1;
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{name} still refused after 10 s: {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn through_an_endpoint_that_follows_the_primary_both_binaries_move_to_the_new_one() {
     let old = RedisServer::start();
@@ -140,11 +123,16 @@ async fn through_an_endpoint_that_follows_the_primary_both_binaries_move_to_the_
     let mut pipeline = app.pipeline().await;
     let cancel = tokio_util::sync::CancellationToken::new();
     for i in 0..10 {
-        assert_eq!(post_until_accepted(&url, &format!("before-{i}"), "Before").await, 0);
+        assert_eq!(
+            post_until_accepted(&url, &format!("before-{i}"), "Before", WITHIN)
+                .await
+                .1,
+            0
+        );
     }
     assert_eq!(pipeline.drain(Duration::from_millis(100), &cancel).await.unwrap(), 10);
     for i in 10..20 {
-        post_until_accepted(&url, &format!("before-{i}"), "Before").await;
+        post_until_accepted(&url, &format!("before-{i}"), "Before", WITHIN).await;
     }
 
     // The failover: the replica is promoted, the old primary becomes its replica (it now
@@ -156,7 +144,9 @@ async fn through_an_endpoint_that_follows_the_primary_both_binaries_move_to_the_
 
     let mut refused = 0;
     for i in 0..10 {
-        refused += post_until_accepted(&url, &format!("after-{i}"), "After").await;
+        refused += post_until_accepted(&url, &format!("after-{i}"), "After", WITHIN)
+            .await
+            .1;
     }
     assert!(
         refused <= 2,

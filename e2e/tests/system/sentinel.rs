@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use e2e::{Consumer, post_named};
+use e2e::{Consumer, post_named, post_until_accepted};
 use producer::testing::{Options, spawn_app_with};
 use registry::config::RedisMode;
 use registry::testing::SentinelGroup;
@@ -80,19 +80,8 @@ async fn fail_over_with(replica_acks: u32) -> Cost {
     }
     // Clients retry what was not answered 202, with the same key, until it is.
     for key in &unanswered {
-        let started = Instant::now();
-        loop {
-            let (status, body) = post_named(url.clone(), Some(key), "Stalled").await;
-            if status == 202 {
-                acknowledged.push(body["id"].as_u64().unwrap());
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{key} refused for 30 s: {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let (body, _) = post_until_accepted(&url, key, "Stalled", Duration::from_secs(30)).await;
+        acknowledged.push(body["id"].as_u64().unwrap());
     }
     // The consumer starts behind the failover; a take or acknowledgement that meets it fails
     // and is made again, as the consumer binary's loop does.
