@@ -44,18 +44,20 @@ async fn ready(probe: Data<&Arc<Probe>>) -> Response {
         (Err(_), None) => "unreachable",
     };
     let mut body = json!({"status": "ready", "redis": redis_word, "mysql": mysql_word});
-    let unready = registry::health::unready(redis.is_ok(), mysql.is_ok())
-        .map(|message| match mysql_refusal {
-            Some(cause) => format!("{message} ({cause})"),
-            None => message,
-        })
-        .or(stuck(&probe).await)
-        .or_else(|| {
+    let unready = registry::health::unready(redis.is_ok(), mysql.is_ok()).map(|message| match mysql_refusal {
+        Some(cause) => format!("{message} ({cause})"),
+        None => message,
+    });
+    // The worker's state is asked about only when both servers answer.
+    let unready = match unready {
+        Some(message) => Some(message),
+        None => stuck(&probe).await.or_else(|| {
             probe
                 .metrics
                 .trouble()
                 .map(|cause| format!("the worker is retrying: {cause}"))
-        });
+        }),
+    };
     let Some(message) = unready else {
         return Json(body).into_response();
     };

@@ -69,13 +69,7 @@ impl QueueError {
                     || err.is_timeout()
                     || err.is_connection_dropped()
                     || err.is_connection_refusal()
-                    || err.code().is_some_and(transient_code)
-                    // A MULTI/EXEC aborted because Redis was still loading its data reports
-                    // EXECABORT; the reasons are inside.
-                    || err
-                        .clone()
-                        .into_server_errors()
-                        .is_some_and(|errors| errors.iter().any(|(_, e)| transient_code(e.code())))
+                    || has_code(err, transient_code)
             }
             QueueError::Protocol(_)
             | QueueError::OutcomeUnknown(_)
@@ -93,7 +87,7 @@ impl QueueError {
     /// reached Redis, or Redis refused it as a replica (a demoted primary: the connection
     /// opens anew, towards the new one).
     pub fn never_ran(&self) -> bool {
-        self.never_sent() || matches!(self, QueueError::Redis(err) if err.code() == Some("READONLY"))
+        self.never_sent() || matches!(self, QueueError::Redis(err) if is_readonly(err))
     }
 
     /// Whether the command may have run although its answer never came: it was sent (or may
@@ -103,6 +97,21 @@ impl QueueError {
             if !err.is_connection_refusal()
                 && (err.is_timeout() || err.is_io_error() || err.is_connection_dropped()))
     }
+}
+
+/// Whether Redis answered the error code `wanted` picks, itself or (a `MULTI`/`EXEC` aborted
+/// with `EXECABORT`, e.g. while Redis was still loading its data) among the reasons inside.
+fn has_code(err: &redis::RedisError, wanted: impl Fn(&str) -> bool) -> bool {
+    err.code().is_some_and(&wanted)
+        || err
+            .clone()
+            .into_server_errors()
+            .is_some_and(|errors| errors.iter().any(|(_, e)| wanted(e.code())))
+}
+
+/// Whether Redis refused a write because it is a replica (a demoted primary).
+fn is_readonly(err: &redis::RedisError) -> bool {
+    has_code(err, |code| code == "READONLY")
 }
 
 /// Server error codes that go away on their own (loading data, a script running, failover).

@@ -10,7 +10,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{Cmd, IntoConnectionInfo, Pipeline, RedisError, RedisFuture, Value};
 
-use super::{Keys, QueueError};
+use super::{Keys, QueueError, is_readonly};
 use crate::config::{RedisArgs, RedisMode};
 
 /// How a [`Connection`] behaves.
@@ -59,20 +59,11 @@ pub struct Connection {
 /// Where a [`Connection`]'s sockets go (one per connection, behind its `Arc`: the variants'
 /// sizes do not matter).
 #[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 enum Source {
     Standalone(redis::Client),
     Sentinel(Arc<tokio::sync::Mutex<SentinelClient>>),
     Cluster(ClusterClient),
-}
-
-impl Source {
-    fn share(&self) -> Self {
-        match self {
-            Source::Standalone(client) => Source::Standalone(client.clone()),
-            Source::Sentinel(sentinel) => Source::Sentinel(sentinel.clone()),
-            Source::Cluster(client) => Source::Cluster(client.clone()),
-        }
-    }
 }
 
 /// One open (or opening) connection: a multiplexed socket, or a cluster's.
@@ -91,7 +82,6 @@ struct Socket {
     /// Held while a connection is opened (a sentinel asked), so that callers share one.
     opening: tokio::sync::Mutex<()>,
     generations: AtomicU64,
-    replaced: AtomicU64,
 }
 
 impl Socket {
@@ -102,7 +92,6 @@ impl Socket {
             current: RwLock::new(None),
             opening: tokio::sync::Mutex::new(()),
             generations: AtomicU64::new(0),
-            replaced: AtomicU64::new(0),
         }
     }
 
@@ -158,7 +147,6 @@ impl Socket {
         let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
         if matches!(*current, Some((_, generation)) if generation == stale) {
             *current = None;
-            self.replaced.fetch_add(1, Ordering::Relaxed);
             tracing::warn!("{why}; opening a new Redis connection");
         }
     }
@@ -166,23 +154,18 @@ impl Socket {
     /// After a command's `result`: drops a connection to a demoted primary, and, with
     /// sentinels, one to a primary that did not answer (they may name another by now).
     fn after<T>(&self, generation: u64, result: &Result<T, RedisError>, demoted: impl FnOnce(&T) -> bool) {
-        match result {
-            Err(err) if is_readonly(err) => {
-                self.drop_connection(generation, "Redis answered READONLY (a demoted primary)")
-            }
-            Err(err)
-                if matches!(self.source, Source::Sentinel(_))
-                    && (err.is_connection_refusal()
-                        || err.is_io_error()
-                        || err.is_connection_dropped()
-                        || err.is_timeout()) =>
-            {
-                self.drop_connection(generation, "the primary the sentinels named does not answer")
-            }
-            Ok(answer) if demoted(answer) => {
-                self.drop_connection(generation, "Redis answered READONLY (a demoted primary)")
-            }
-            _ => {}
+        let readonly = match result {
+            Ok(answer) => demoted(answer),
+            Err(err) => is_readonly(err),
+        };
+        let silent = matches!(self.source, Source::Sentinel(_))
+            && result.as_ref().err().is_some_and(|err| {
+                err.is_connection_refusal() || err.is_io_error() || err.is_connection_dropped() || err.is_timeout()
+            });
+        if readonly {
+            self.drop_connection(generation, "Redis answered READONLY (a demoted primary)");
+        } else if silent {
+            self.drop_connection(generation, "the primary the sentinels named does not answer");
         }
     }
 }
@@ -228,16 +211,6 @@ impl ConnectionLike for Commands {
     fn get_db(&self) -> i64 {
         0
     }
-}
-
-/// Whether Redis refused a write because it is a replica (inside a transaction: `EXECABORT`
-/// with that reason).
-fn is_readonly(err: &RedisError) -> bool {
-    err.code() == Some("READONLY")
-        || err
-            .clone()
-            .into_server_errors()
-            .is_some_and(|errors| errors.iter().any(|(_, e)| e.code() == "READONLY"))
 }
 
 fn value_is_readonly(value: &Value) -> bool {
@@ -326,15 +299,9 @@ impl Connection {
     /// blocking take must not hold up its other commands).
     pub fn with_timeouts(&self, timeouts: Timeouts) -> Result<Self, QueueError> {
         Ok(Self {
-            socket: Arc::new(Socket::new(self.socket.source.share(), timeouts)),
+            socket: Arc::new(Socket::new(self.socket.source.clone(), timeouts)),
             keys: self.keys.clone(),
         })
-    }
-
-    /// How many times a connection was dropped for a new one (a demoted primary, or one the
-    /// sentinels may no longer name).
-    pub fn sockets_replaced(&self) -> u64 {
-        self.socket.replaced.load(Ordering::Relaxed)
     }
 
     /// The deployment's keys.
@@ -360,7 +327,8 @@ impl Connection {
 fn node_urls(list: &str) -> Result<Vec<redis::ConnectionInfo>, QueueError> {
     let urls: Vec<&str> = list.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
     if urls.is_empty() {
-        return Err(QueueError::Protocol("REDIS_URL names no node".into()));
+        let empty = (redis::ErrorKind::InvalidClientConfig, "REDIS_URL names no node");
+        return Err(RedisError::from(empty).into());
     }
     Ok(urls
         .into_iter()

@@ -85,6 +85,16 @@ pub struct Replication {
     pub timeout: Duration,
 }
 
+impl Replication {
+    /// `WAIT acks timeout`: answers how many replicas acknowledged every earlier write of its
+    /// connection.
+    fn wait(&self) -> redis::Cmd {
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(self.acks).arg(self.timeout.as_millis() as u64);
+        wait
+    }
+}
+
 /// The outcome of an enqueue, for one user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {
@@ -171,9 +181,7 @@ impl Enqueuer {
         };
         let (_, acked): (u64, u32) = redis::pipe()
             .incr(conn.keys().fence(), 1)
-            .cmd("WAIT")
-            .arg(replication.acks)
-            .arg(replication.timeout.as_millis() as u64)
+            .add_command(replication.wait())
             .query_async(&mut conn.commands())
             .await?;
         Ok(acked >= replication.acks)
@@ -265,10 +273,7 @@ impl Enqueuer {
         // The script and its WAIT in one round trip; a Redis that lost its scripts (a restart,
         // a failover) answers NOSCRIPT without running anything, so load it and send again.
         let mut pipe = redis::pipe();
-        pipe.invoke_script(&script)
-            .cmd("WAIT")
-            .arg(replication.acks)
-            .arg(replication.timeout.as_millis() as u64);
+        pipe.invoke_script(&script).add_command(replication.wait());
         let sent: Result<(Vec<(i64, String)>, u32), redis::RedisError> = pipe.query_async(&mut conn.commands()).await;
         let (replies, acked) = match sent {
             Err(err) if err.code() == Some("NOSCRIPT") => {
