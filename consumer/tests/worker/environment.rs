@@ -40,6 +40,15 @@ async fn ready_says(base: &str, status: u16, text: &str) -> String {
     }
 }
 
+/// Waits until `/health/ready` answers 503 naming `cause`, lets the consumer retry for 3 s
+/// more, and checks that it dead-lettered nothing (`why` says why it must not); the body.
+async fn waited_out(h: &Harness, base: &str, cause: &str, why: &str) -> String {
+    let body = ready_says(base, 503, cause).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(h.queue.stats().await.unwrap().dead, 0, "{why}");
+    body
+}
+
 #[tokio::test]
 async fn a_refused_login_and_a_revoked_right_are_waited_out_and_dead_letter_nothing() {
     let h = Harness::new().await;
@@ -84,11 +93,8 @@ async fn a_refused_login_and_a_revoked_right_are_waited_out_and_dead_letter_noth
         .unwrap();
     cut_connections(&mut root, &user).await;
     h.push_users(201, 300).await;
-    let body = ready_says(&base, 503, "login refused").await;
+    let body = waited_out(&h, &base, "login refused", "a refused login is no message's fault").await;
     assert!(body.contains("MySQL"), "{body}");
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let stats = h.queue.stats().await.unwrap();
-    assert_eq!(stats.dead, 0, "a refused login is no message's fault");
     assert_eq!(h.stored().await, 200);
     // The new password reaches the file: the consumer uses it without a restart.
     std::fs::write(&password_file, "second-password\n").unwrap();
@@ -102,14 +108,8 @@ async fn a_refused_login_and_a_revoked_right_are_waited_out_and_dead_letter_noth
         .unwrap();
     cut_connections(&mut root, &user).await;
     h.push_users(501, 100).await;
-    let body = ready_says(&base, 503, "permission denied").await;
+    let body = waited_out(&h, &base, "permission denied", "a revoked right is no message's fault").await;
     assert!(body.contains("retrying"), "{body}");
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(
-        h.queue.stats().await.unwrap().dead,
-        0,
-        "a revoked right is no message's fault"
-    );
     root.query_drop(format!("GRANT INSERT ON `{db}`.* TO '{user}'@'%'"))
         .await
         .unwrap();

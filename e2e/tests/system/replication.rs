@@ -10,37 +10,11 @@ const WITHIN: Duration = Duration::from_secs(10);
 use producer::testing::{Options, spawn_app_with};
 use registry::testing::{MovingEndpoint, RedisServer};
 
-/// Waits until `primary` has `replicas` replicas online.
-async fn wait_replicas(primary: &RedisServer, replicas: u32) {
-    let client = redis::Client::open(primary.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let started = Instant::now();
-    loop {
-        let info: String = redis::cmd("INFO")
-            .arg("replication")
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-        let online = info
-            .lines()
-            .filter(|l| l.starts_with("slave") && l.contains("state=online"))
-            .count();
-        if online as u32 >= replicas {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "replicas never came online:\n{info}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_202_waits_for_a_replica_and_a_stalled_replica_answers_not_replicated_without_a_second_user() {
     let primary = RedisServer::start();
     let replica = RedisServer::start_replica_of(&primary);
-    wait_replicas(&primary, 1).await;
+    primary.wait_replicas(1);
     let app = spawn_app_with(Options {
         redis_url: Some(primary.url()),
         replica_acks: 1,
@@ -110,7 +84,7 @@ async fn command(url: &str, args: &[&str]) {
 async fn through_an_endpoint_that_follows_the_primary_both_binaries_move_to_the_new_one() {
     let old = RedisServer::start();
     let new = RedisServer::start_replica_of(&old);
-    wait_replicas(&old, 1).await;
+    old.wait_replicas(1);
     let endpoint = MovingEndpoint::start(old.port()).await;
     let app = spawn_app_with(Options {
         redis_url: Some(endpoint.url()),
@@ -140,7 +114,7 @@ async fn through_an_endpoint_that_follows_the_primary_both_binaries_move_to_the_
     command(&new.url(), &["REPLICAOF", "NO", "ONE"]).await;
     command(&old.url(), &["REPLICAOF", "127.0.0.1", &new.port().to_string()]).await;
     endpoint.point_to(new.port());
-    wait_replicas(&new, 1).await;
+    new.wait_replicas(1);
 
     let mut refused = 0;
     for i in 0..10 {

@@ -172,6 +172,16 @@ impl RedisServer {
         self.0.stop(Duration::from_secs(5));
     }
 
+    /// Waits until `count` replicas are online (synced) with this server, for up to 20 s.
+    pub fn wait_replicas(&self, count: usize) {
+        poll(Duration::from_secs(20), "replicas to come online", || {
+            let info = cli(self.port(), &["INFO", "replication"]);
+            (info.matches("state=online").count() >= count)
+                .then_some(())
+                .ok_or(info)
+        });
+    }
+
     /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
     pub fn pause(&self) {
         self.0.pause();
@@ -296,22 +306,16 @@ impl RedisCluster {
     }
 
     /// Waits until every node says `cluster_state:ok` and every primary has a replica online.
-    pub fn wait_ok(&self, within: Duration) {
-        let start = Instant::now();
+    fn wait_ok(&self, within: Duration) {
         for node in &self.nodes {
-            loop {
+            poll(within, "the cluster to be ok", || {
                 let info = cli(node.port, &["CLUSTER", "INFO"]);
                 let replication = cli(node.port, &["INFO", "replication"]);
                 let synced = replication.contains("role:slave") || replication.contains("state=online");
-                if info.contains("cluster_state:ok") && synced {
-                    break;
-                }
-                assert!(
-                    start.elapsed() < within,
-                    "the cluster never became ok:\n{info}\n{replication}"
-                );
-                std::thread::sleep(Duration::from_millis(100));
-            }
+                (info.contains("cluster_state:ok") && synced)
+                    .then_some(())
+                    .ok_or(format!("{info}\n{replication}"))
+            });
         }
     }
 
@@ -322,11 +326,6 @@ impl RedisCluster {
             .map(|n| n.port)
             .filter(|&port| cli(port, &["ROLE"]).starts_with("slave"))
             .collect()
-    }
-
-    /// Every node's port.
-    pub fn ports(&self) -> Vec<u16> {
-        self.nodes.iter().map(|n| n.port).collect()
     }
 
     /// A comma-separated list of seed-node URLs: the replicas only, so that no seed owns the
@@ -354,11 +353,14 @@ impl RedisCluster {
 
     /// The port of a replica of the primary on `primary`.
     pub fn replica_of(&self, primary: u16) -> u16 {
-        self.replica_ports()
-            .into_iter()
+        let primary = primary.to_string();
+        self.nodes
+            .iter()
+            .map(|n| n.port)
             .find(|&port| {
+                // A replica's ROLE: "slave", its primary's host, then its port.
                 let role = cli(port, &["ROLE"]);
-                role.lines().nth(2).map(str::trim) == Some(primary.to_string().as_str())
+                role.starts_with("slave") && role.lines().nth(2).map(str::trim) == Some(primary.as_str())
             })
             .expect("every primary has a replica")
     }
@@ -382,6 +384,20 @@ impl RedisCluster {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+/// Calls `ready` every 100 ms until it answers `Ok`, for up to `within`; then fails the test
+/// with `what` it waited for and the last answer.
+fn poll(within: Duration, what: &str, mut ready: impl FnMut() -> Result<(), String>) {
+    let start = Instant::now();
+    loop {
+        let last = match ready() {
+            Ok(()) => return,
+            Err(last) => last,
+        };
+        assert!(start.elapsed() < within, "timed out waiting for {what}:\n{last}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -475,30 +491,20 @@ impl SentinelGroup {
             replicas,
             sentinels,
         };
-        let start = Instant::now();
         for sentinel in &group.sentinels {
-            loop {
+            poll(Duration::from_secs(30), "the sentinels to meet", || {
                 let replicas = cli(sentinel.port, &["SENTINEL", "REPLICAS", "mymaster"])
                     .matches("name")
                     .count();
                 let others = cli(sentinel.port, &["SENTINEL", "SENTINELS", "mymaster"])
                     .matches("name")
                     .count();
-                if replicas >= 2 && others >= 2 {
-                    break;
-                }
-                assert!(start.elapsed() < Duration::from_secs(30), "the sentinels never met");
-                std::thread::sleep(Duration::from_millis(100));
-            }
+                (replicas >= 2 && others >= 2)
+                    .then_some(())
+                    .ok_or(format!("{replicas} replicas and {others} other sentinels known"))
+            });
         }
-        loop {
-            let replication = cli(group.primary.port(), &["INFO", "replication"]);
-            if replication.matches("state=online").count() >= 2 {
-                break;
-            }
-            assert!(start.elapsed() < Duration::from_secs(30), "the replicas never synced");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        group.primary.wait_replicas(2);
         group
     }
 
