@@ -14,6 +14,9 @@ use crate::store::{Store, StoreError};
 /// Most addresses checked by one MySQL query.
 const EMAIL_CHECK_BATCH: usize = 64;
 
+/// Most replayed keys answered by one fence and its `WAIT`.
+const FENCE_BATCH: usize = 1024;
+
 /// A user as the client sent it: raw fields, parsed by [`Registrar::accept`].
 #[derive(Debug, Clone, Copy)]
 pub struct Submission<'a> {
@@ -97,6 +100,10 @@ pub struct Registrar {
     batcher: Coalescer<EnqueueRequest, Enqueued, QueueError>,
     /// Checks the emails of concurrent calls in one query, when Redis cannot answer alone.
     email_checks: Coalescer<String, bool, StoreError>,
+    /// Asks whether replicas hold everything so far for concurrent replays in one fence and
+    /// `WAIT`: a `WAIT` blocks its connection, so one per replay would queue them all behind
+    /// each other while the replicas are slow.
+    fences: Coalescer<(), bool, QueueError>,
     /// Loads the stored emails into Redis, so that it can answer alone.
     emails: Arc<EmailLoader>,
 }
@@ -121,8 +128,16 @@ impl Registrar {
                 async move { store.emails_taken(&keys).await }
             })
         };
+        let fences = {
+            let enqueuer = enqueuer.clone();
+            Coalescer::spawn(FENCE_BATCH, move |replays: Vec<()>| {
+                let enqueuer = enqueuer.clone();
+                async move { Ok(vec![enqueuer.replicated_so_far().await?; replays.len()]) }
+            })
+        };
         Ok(Self {
             batcher: enqueuer.spawn_batcher(id_floor),
+            fences,
             enqueuer,
             email_checks,
             emails: EmailLoader::new(EmailIndex::new(conn), store),
@@ -213,10 +228,12 @@ impl Registrar {
         if record.body != canonical {
             return Err(AcceptError::KeyReused);
         }
-        match self.enqueuer.replicated_so_far().await {
+        // A batch of the coalescer starts after every call it holds was made, so its fence
+        // is written after this key's record was read: its WAIT covers the record.
+        match self.fences.call(()).await {
             Ok(true) => Ok(Accepted::Replayed(record.id)),
             Ok(false) => Err(AcceptError::NotReplicated(record.id)),
-            Err(err) => Err(AcceptError::queue(err)),
+            Err(err) => Err(AcceptError::QueueUnavailable(err)),
         }
     }
 }

@@ -69,6 +69,69 @@ async fn a_202_waits_for_a_replica_and_a_stalled_replica_answers_not_replicated_
     app.cleanup().await;
 }
 
+#[tokio::test]
+async fn replays_during_a_replica_stall_share_one_wait_instead_of_queueing_one_each() {
+    const REPLAYS: usize = 20;
+    let primary = RedisServer::start();
+    let replica = RedisServer::start_replica_of(&primary);
+    primary.wait_replicas(1);
+    let app = spawn_app_with(Options {
+        redis_url: Some(primary.url()),
+        replica_acks: 1,
+        replica_ack_timeout_ms: Some(300),
+        ..Default::default()
+    })
+    .await;
+    let url = app.url("/api/users");
+    for i in 0..REPLAYS {
+        let (status, body) = post_named(url.clone(), Some(&format!("replayed-{i}")), "Replayed").await;
+        assert_eq!(status, 202, "{body}");
+    }
+
+    // Every retry of a known key asks whether replicas hold everything so far (a fence and a
+    // WAIT). While the replica stalls, each WAIT blocks for its whole timeout: one per replay
+    // would answer them one after another.
+    replica.pause();
+    command(&primary.url(), &["CONFIG", "RESETSTAT"]).await;
+    let mut replays = tokio::task::JoinSet::new();
+    for i in 0..REPLAYS {
+        let url = url.clone();
+        replays.spawn(async move { post_named(url, Some(&format!("replayed-{i}")), "Replayed").await });
+    }
+    let answers = replays.join_all().await;
+    let waits = calls(&primary.url(), "wait").await;
+    replica.resume();
+    assert!(
+        waits <= 3,
+        "{REPLAYS} concurrent replays sent {waits} WAITs; they must share them"
+    );
+    for (status, body) in &answers {
+        assert_eq!(
+            (*status, body["error"].as_str()),
+            (503, Some("not_replicated")),
+            "each replay answered after the ack timeout: {body}"
+        );
+    }
+    app.drain().await;
+    assert_eq!(stored_named(&app, "Replayed").await, REPLAYS as u64);
+    app.cleanup().await;
+}
+
+/// How many times the server at `url` ran `command` since its statistics were last reset.
+async fn calls(url: &str, command: &str) -> u64 {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let line = format!("cmdstat_{command}:calls=");
+    info.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .map_or(0, |rest| rest.split(',').next().unwrap().parse().unwrap())
+}
+
 /// Sends one command to the server at `url`.
 async fn command(url: &str, args: &[&str]) {
     let client = redis::Client::open(url).unwrap();
