@@ -30,7 +30,8 @@ RELEASE = Path(os.environ.get("FAULTS_BIN_DIR") or ROOT / "target" / "release").
 _SCRUBBED_ENV = (
     "LISTEN_ADDR REDIS_URL MYSQL_URL MYSQL_PASSWORD_FILE KEY_PREFIX LOG_FORMAT METRICS_ADDR "
     "CACHE_TTL_SECS RATE_LIMIT_PER_SEC RATE_LIMIT_BURST TRUSTED_PROXIES CORS_ORIGINS BATCH_SIZE "
-    "MAX_ATTEMPTS LEASE_SECS RUST_LOG HOSTNAME"
+    "MAX_ATTEMPTS LEASE_SECS RUST_LOG HOSTNAME REDIS_MODE REDIS_SENTINEL_MASTER REDIS_PASSWORD_FILE "
+    "REDIS_REPLICA_ACKS REDIS_REPLICA_ACK_TIMEOUT_MS"
 ).split()
 
 
@@ -143,22 +144,25 @@ class Proc:
 class Redis:
     """redis-server with AOF on, its data in the run folder, restartable on the same port."""
 
-    def __init__(self, run_dir: Path, settings: Settings) -> None:
-        self.dir = run_dir / "redis"
+    def __init__(self, run_dir: Path, settings: Settings, name: str = "redis") -> None:
+        self.name = name
+        self.dir = run_dir / name
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}"
-        self.proc = Proc(
-            "redis",
-            [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--appendonly", "yes",
-                "--appendfsync", settings.appendfsync, "--save", "", "--daemonize", "no",
-                # Never rewritten: the AOF keeps every command of the run, for aoftrace.py.
-                "--auto-aof-rewrite-percentage", "0",
-                "--logfile", str(self.dir / "redis.log"),
-            ],
-            run_dir / "logs" / "redis.out",
-        )
+        self._argv = [
+            "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+            "--dir", str(self.dir), "--appendonly", "yes",
+            "--appendfsync", settings.appendfsync, "--save", "", "--daemonize", "no",
+            # Never rewritten: the AOF keeps every command of the run, for aoftrace.py.
+            "--auto-aof-rewrite-percentage", "0",
+            "--logfile", str(self.dir / "redis.log"),
+        ]
+        self.proc = Proc(name, list(self._argv), run_dir / "logs" / f"{name}.out")
+
+    def follow(self, primary: Redis | None) -> None:
+        """How the server starts next time: as a replica of `primary`, or (None) as a primary."""
+        where = [] if primary is None else ["--replicaof", "127.0.0.1", str(primary.port)]
+        self.proc.argv = [*self._argv, *where]
 
     async def start(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -169,6 +173,19 @@ class Redis:
     async def stop(self, sig: signal.Signals = signal.SIGTERM, secs: float = 20) -> int | None:
         self.proc.stop_with(sig)
         return await self.proc.wait_exit(secs)
+
+    # What a single server and a replicated one have in common (see ReplicatedRedis).
+
+    @property
+    def primary(self) -> Redis:
+        return self
+
+    @property
+    def procs(self) -> list[Proc]:
+        return [self.proc]
+
+    def aof_dirs(self) -> list[Path]:
+        return [self.dir / "appendonlydir"]
 
 
 # The application's MySQL user: the hosts log in as it, with the password in a file, as in
@@ -258,11 +275,11 @@ class Host:
         return [self.producer, *self.consumers]
 
 
-def make_host(name: str, address: str, consumers: int, run_dir: Path, redis: Redis,
+def make_host(name: str, address: str, consumers: int, run_dir: Path, redis_url: str,
               mysql: MariaDB, settings: Settings) -> Host:
     """A host's processes (not started): the producer and `consumers` consumers."""
     common = {
-        "REDIS_URL": redis.url,
+        "REDIS_URL": redis_url,
         "MYSQL_URL": mysql.app_url,
         "MYSQL_PASSWORD_FILE": str(mysql.password_file),
         "KEY_PREFIX": KEY_PREFIX,
@@ -276,7 +293,9 @@ def make_host(name: str, address: str, consumers: int, run_dir: Path, redis: Red
         f"{name}/producer",
         [str(RELEASE / "producer"), "--listen", f"{address}:{port}"],
         run_dir / "logs" / f"{name}-producer.log",
-        {**common, "RATE_LIMIT_PER_SEC": str(settings.rate_limit)},
+        {**common, "RATE_LIMIT_PER_SEC": str(settings.rate_limit),
+         # With replicas, a 202 only once one of them holds the enqueue.
+         "REDIS_REPLICA_ACKS": "1" if settings.redis_replicas else "0"},
     )
     workers = []
     for i in range(1, consumers + 1):

@@ -12,7 +12,8 @@ import pymysql
 import redis.asyncio as aioredis
 
 from cluster import APP_USER, HAProxy, Host, MariaDB, Proc, Redis, log
-from config import KEY_PREFIX, Fault
+from config import FAILOVER_STALL, KEY_PREFIX, PROMOTE_AFTER, Fault
+from replicated import ReplicatedRedis, lag, wait_synced
 
 TAG = "{" + KEY_PREFIX + "}"
 
@@ -31,7 +32,7 @@ class Injected:
 class Injector:
     """Injects faults into the rehearsal's processes and watches Redis to see their effect."""
 
-    def __init__(self, hosts: list[Host], redis: Redis, mysql: MariaDB, haproxy: HAProxy,
+    def __init__(self, hosts: list[Host], redis: Redis | ReplicatedRedis, mysql: MariaDB, haproxy: HAProxy,
                  lease_secs: int) -> None:
         self.hosts = {h.name: h for h in hosts}
         self.redis = redis
@@ -85,6 +86,7 @@ class Injector:
             "crash-redis": self.restart_redis,
             "stop-mysql": self.stop_mysql,
             "rotate-mysql-password": self.rotate_mysql_password,
+            "failover-redis": self.fail_over_redis,
         }[fault.kind]
         try:
             await action(fault, record)
@@ -206,14 +208,50 @@ class Injector:
 
     async def restart_redis(self, fault: Fault, record: Injected) -> None:
         crash = fault.kind == "crash-redis"
+        primary = self.redis.primary
         record.at = time.time()
-        code = await self.redis.stop(signal.SIGKILL if crash else signal.SIGTERM)
+        code = await primary.stop(signal.SIGKILL if crash else signal.SIGTERM)
         record.notes["exit"] = code
         record.notes["stopped_after"] = time.time() - record.at
-        await self.redis.start()
+        await primary.start()
         record.restored = time.time()
         log(f"Redis {'killed' if crash else 'stopped'} (exit {code}) and back after "
             f"{record.restored - record.at:.2f} s")
+
+    async def fail_over_redis(self, fault: Fault, record: Injected) -> None:
+        """The primary dies while every replica is behind and the consumers too, and a
+        replica takes its place, as with a managed service's automatic failover."""
+        if not isinstance(self.redis, ReplicatedRedis):
+            raise RuntimeError("a failover needs replicas (Settings.redis_replicas)")
+        pair = self.redis
+        stalled = [c for h in self.hosts.values() for c in h.consumers] + [s.proc for s in pair.replicas]
+        old = pair.primary
+        record.at = time.time()
+        for proc in stalled:
+            proc.signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(FAILOVER_STALL)
+            behind = await lag(old)
+            old.proc.kill()
+            died = time.time()
+            await old.proc.wait_exit(5)
+        finally:
+            for proc in stalled:
+                proc.signal(signal.SIGCONT)
+        record.notes["replicas_behind_bytes"] = behind
+        record.notes["primary_killed_after"] = died - record.at
+        log(f"SIGKILL the Redis primary {old.name}, its replicas {', '.join(map(str, behind))} bytes "
+            "behind after a stall of their links")
+        await asyncio.sleep(max(0.0, died + PROMOTE_AFTER - time.time()))
+        new = await pair.promote_most_advanced()
+        routed = await pair.wait_routed(new, 10)
+        record.notes["routed_after"] = time.time() - record.at
+        log(f"promoted {new.name}; the endpoint routes to it {routed:.2f} s later")
+        await asyncio.sleep(max(0.0, died + fault.secs - time.time()))
+        await old.start()
+        await wait_synced(old, 30)
+        record.restored = time.time()
+        log(f"{old.name} back as a replica of {new.name} {record.restored - died:.2f} s after its death")
 
     async def stop_mysql(self, fault: Fault, record: Injected) -> None:
         record.at = time.time()
@@ -256,7 +294,7 @@ class Injector:
     async def sample(self, stop: asyncio.Event) -> None:
         """Every 250 ms: users accepted but not yet stored (the pending hash), haproxy's view
         of each producer, and any process that exited without being told to."""
-        procs = [self.redis.proc, self.mysql.proc, self.haproxy.proc,
+        procs = [*self.redis.procs, self.mysql.proc, self.haproxy.proc,
                  *(p for h in self.hosts.values() for p in h.procs())]
         while not stop.is_set():
             for proc in procs:

@@ -23,6 +23,7 @@ import aiohttp
 import aoftrace
 from cluster import ROOT, HAProxy, Host, MariaDB, Proc, Redis, log, make_host, metrics_addr
 from config import FULL, SHORT, Settings
+from replicated import ReplicatedRedis
 from driver import Driver
 from inject import Injector
 from report import NOTES_MARKER, Report, dump, recoveries
@@ -113,17 +114,18 @@ async def rehearse(settings: Settings, run_dir: Path, command: str) -> Report:
     """Starts the topology, drives users through it while the faults hit, checks, reports."""
     began = time.monotonic()
     load_before = os.getloadavg()
-    redis = Redis(run_dir, settings)
+    redis = ReplicatedRedis(run_dir, settings) if settings.redis_replicas else Redis(run_dir, settings)
     mysql = MariaDB(run_dir)
     hosts: list[Host] = []
     haproxy: HAProxy | None = None
     try:
-        log(f"starting Redis and MariaDB (data and logs in {run_dir})")
+        log(f"starting Redis{f' (a primary and {settings.redis_replicas} replicas)' if settings.redis_replicas else ''} "
+            f"and MariaDB (data and logs in {run_dir})")
         await asyncio.gather(redis.start(), mysql.start())
         await mysql.migrate()
         hosts = [
-            make_host("host-a", "127.0.0.2", settings.consumers_per_host, run_dir, redis, mysql, settings),
-            make_host("host-b", "127.0.0.3", settings.consumers_per_host, run_dir, redis, mysql, settings),
+            make_host("host-a", "127.0.0.2", settings.consumers_per_host, run_dir, redis.url, mysql, settings),
+            make_host("host-b", "127.0.0.3", settings.consumers_per_host, run_dir, redis.url, mysql, settings),
         ]
         haproxy = await start_hosts_and_balancer(hosts, run_dir)
 
@@ -135,7 +137,7 @@ async def rehearse(settings: Settings, run_dir: Path, command: str) -> Report:
         log(f"load done: {acked:,} of {len(driver.users):,} users acknowledged; waiting for the queue to drain")
         drained_after = await wait_drained(redis, mysql, acked, settings.drain_timeout, settings.lease_secs + 4)
 
-        checks = await process_checks(settings, hosts, [redis.proc, mysql.proc, haproxy.proc], injector)
+        checks = await process_checks(settings, hosts, [*redis.procs, mysql.proc, haproxy.proc], injector)
         checks.append(("queue drained after the load", drained_after is not None,
                        f"{drained_after:.1f} s" if drained_after is not None else
                        f"users still pending after {settings.drain_timeout:g} s, or with nothing "
@@ -229,7 +231,7 @@ async def process_checks(settings: Settings, hosts: list[Host], servers: list[Pr
     return checks
 
 
-def data_checks(verdict: Verdict, driver: Driver, redis: Redis) -> list[Check]:
+def data_checks(verdict: Verdict, driver: Driver, redis: Redis | ReplicatedRedis) -> list[Check]:
     """What MySQL and Redis hold against what the driver was told; lost or stuck users are
     traced through Redis's append-only file."""
     failures = verdict.failures
@@ -242,13 +244,29 @@ def data_checks(verdict: Verdict, driver: Driver, redis: Redis) -> list[Check]:
          not failures["reads"], "; ".join(failures["reads"])),
     ]
     if verdict.lost or verdict.stuck_pending:
-        verdict.traces = aoftrace.trace(redis.dir / "appendonlydir", verdict.lost[:10] + verdict.stuck_pending[:10])
+        verdict.traces = trace(redis, verdict.lost[:10] + verdict.stuck_pending[:10])
     never = Counter((u.failure or "")[:60] for u in driver.users if u.id is None)
     checks.append(("every user sent got a 202", not never, ", ".join(f"{k} x{v}" for k, v in never.items())))
     return checks
 
 
-async def stop_everything(hosts: list[Host], haproxy: HAProxy | None, redis: Redis, mysql: MariaDB) -> None:
+def trace(redis: Redis | ReplicatedRedis, ids: list[int]) -> dict[int, list[str]]:
+    """What the AOF of each Redis server says happened to these users (each line named after
+    its server when there are several)."""
+    folders = redis.aof_dirs()
+    traces: dict[int, list[str]] = {i: [] for i in ids}
+    for folder in folders:
+        try:
+            found = aoftrace.trace(folder, ids)
+        except (OSError, StopIteration, ValueError) as err:
+            found = {i: [f"no trace: {type(err).__name__} {err}"] for i in ids}
+        for uid, events in found.items():
+            traces[uid] += [f"{folder.parent.name}: {e}" if len(folders) > 1 else e for e in events]
+    return traces
+
+
+async def stop_everything(hosts: list[Host], haproxy: HAProxy | None, redis: Redis | ReplicatedRedis,
+                          mysql: MariaDB) -> None:
     """Whatever still runs, by pid: producers and consumers killed, the servers stopped."""
     for proc in [p for h in hosts for p in h.procs()]:
         proc.signal(signal.SIGCONT)
@@ -258,7 +276,7 @@ async def stop_everything(hosts: list[Host], haproxy: HAProxy | None, redis: Red
         await haproxy.proc.wait_exit(5)
     await redis.stop(signal.SIGTERM, 10)
     await mysql.stop(60)
-    for proc in [redis.proc, mysql.proc] + ([haproxy.proc] if haproxy else []):
+    for proc in [*redis.procs, mysql.proc] + ([haproxy.proc] if haproxy else []):
         proc.kill()
 
 

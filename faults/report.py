@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from config import Settings
+from replicated import CHECK_INTERVAL_MS
 from driver import ERROR_KINDS, Driver
 from inject import Injected
 from verify import Verdict
@@ -43,7 +44,9 @@ def recoveries(driver: Driver, injected: list[Injected], verdict: Verdict,
     done = sorted((i for i in injected if i.at), key=lambda i: i.at)
     acks = sorted(a.at for a in driver.attempts if a.kind == "202")
     acks_by_sent = sorted((a.sent, a.at) for a in driver.attempts if a.kind == "202")
-    errors = sorted((a.at, a.kind) for a in driver.attempts if a.kind != "202")
+    # A 503 by its error code (unavailable, not_replicated, outcome_unknown).
+    errors = sorted((a.at, f"503 {a.detail}" if a.kind == "503" and a.detail else a.kind)
+                    for a in driver.attempts if a.kind != "202")
     rows = sorted((row.accepted_at, row.stored_at) for row in verdict.rows)
     out = []
     for k, inj in enumerate(done):
@@ -140,7 +143,7 @@ class Report:
     def error_figures(self) -> list[tuple[str, int]]:
         counts = self.driver.error_counts()
         names = {
-            "503": "503 (queue unreachable, Retry-After)",
+            "503": "503 (Retry-After: queue unreachable, or too few replicas confirmed in time)",
             "429": "429 (rate limited)",
             "refused": "connection refused",
             "closed/reset": "connection closed or reset (outcome unknown)",
@@ -210,8 +213,7 @@ class Report:
             "",
             f"- two \"HTTP hosts\" on their own loopback addresses, `host-a` on 127.0.0.2 and `host-b` on "
             f"127.0.0.3, each running a producer and {s.consumers_per_host} consumers (release binaries);",
-            "- one Redis with its append-only file on, one MariaDB, both started from the OS packages "
-            "with their data in the run's folder;",
+            *self._redis_text(),
             "- haproxy (from apt) on 127.0.0.1 as the network load balancer: TCP mode, health check "
             "`GET /health/ready` every second, down after 2 failures, up after 2 successes, a refused "
             "connection retried on the other producer (`faults/haproxy.cfg.in`);",
@@ -239,7 +241,8 @@ class Report:
             "```",
             "driver ──> haproxy 127.0.0.1 (mode tcp, checks GET /health/ready)",
             "             ├──> host-a 127.0.0.2: producer, consumer-1, consumer-2 ─┐",
-            "             └──> host-b 127.0.0.3: producer, consumer-1, consumer-2 ─┴──> Redis (AOF), MariaDB",
+            "             └──> host-b 127.0.0.3: producer, consumer-1, consumer-2 ─┴──> "
+            + ("Redis endpoint ──> primary + replicas (AOF), MariaDB" if s.redis_replicas else "Redis (AOF), MariaDB"),
             "```",
             "",
             "## Settings",
@@ -254,6 +257,9 @@ class Report:
             "`TRUSTED_PROXIES` is empty (nothing adds `X-Forwarded-For`) |",
             f"| Redis | `appendonly yes`, `appendfsync {s.appendfsync}` | so that a Redis *crash* (SIGKILL) "
             "loses no acknowledged write either; the clean restart (SIGTERM) fsyncs with any setting |",
+            *([f"| `REDIS_REPLICA_ACKS` (producers) | 1, of {s.redis_replicas} replicas | a `202` only once a "
+               "replica holds the enqueue (`WAIT`, 500 ms at most, else `503 not_replicated`), so that a "
+               "failover loses no `202` |"] if s.redis_replicas else []),
             "| MariaDB | `innodb_flush_log_at_trx_commit=1` | a commit is on disk |",
             f"| driver | one attempt times out after {s.request_timeout:g} s; users retried until "
             f"{s.settle:g} s after the load | |",
@@ -325,6 +331,25 @@ class Report:
         return "\n".join(t)
 
 
+    def _redis_text(self) -> list[str]:
+        """The Redis part of the topology's description."""
+        s = self.settings
+        if not s.redis_replicas:
+            return ["- one Redis with its append-only file on, one MariaDB, both started from the OS "
+                    "packages with their data in the run's folder;"]
+        return [
+            f"- Redis as a primary and {s.redis_replicas} replicas, each with its append-only file on, "
+            "behind one endpoint that follows the primary (haproxy checking each server's `role:master` "
+            f"every {CHECK_INTERVAL_MS} ms and cutting the connections of a server that stops being it, "
+            "`faults/redis-endpoint.cfg.in`), as ElastiCache's primary endpoint does; the hosts and the "
+            "checks connect to the endpoint. The failover is what a managed service does: the most "
+            "advanced replica promoted (`REPLICAOF NO ONE`), the others following it, the old primary "
+            "back later as a replica (`faults/replicated.py`). The Redis restarts and crashes of the "
+            "schedule hit whichever server is the primary then;",
+            "- one MariaDB; every server started from the OS packages with its data in the run's folder;",
+        ]
+
+
 def _notes(inj: Injected) -> str:
     n = inj.notes
     parts = []
@@ -338,6 +363,11 @@ def _notes(inj: Injected) -> str:
         parts.append("not seen re-queued")
     if n.get("live_again_after") is not None:
         parts.append(f"heartbeat again {n['live_again_after']:.1f} s after SIGCONT")
+    if "replicas_behind_bytes" in n:
+        parts.append(f"primary SIGKILLed at +{n['primary_killed_after']:.2f} s, its replicas "
+                     + " and ".join(f"{b:,}" for b in n["replicas_behind_bytes"]) + " bytes behind")
+    if n.get("routed_after") is not None:
+        parts.append(f"the endpoint on the new primary at +{n['routed_after']:.2f} s")
     if "stopped_after" in n:
         parts.append(f"exit {n['exit']} after {n['stopped_after']:.2f} s")
     if inj.restored:
