@@ -138,7 +138,7 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         if args.enqueue {
             let queue = Connection::connect(url, PREFIX, Timeouts::INTERACTIVE)?;
             // Redis knows every stored email (there are none): the script alone answers.
-            let () = conn.set(queue.keys().emails_loaded(), "1").await?;
+            let () = conn.set(queue.keys().email_filter_loaded(), "1").await?;
             work.enqueuer = Some(Enqueuer::new(queue).spawn_batcher(0));
         }
         work.redis = Some(conn);

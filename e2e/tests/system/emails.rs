@@ -1,6 +1,6 @@
-//! The duplicate-email check answered by Redis: a set of the accepted emails, kept by the
-//! enqueue script, loaded from MySQL once, and confirmed with MySQL when it lists an address
-//! (see `registry::email_loader`).
+//! The duplicate-email check answered by Redis: a filter of the accepted emails, kept by the
+//! enqueue script, loaded from MySQL once, and confirmed with MySQL when it may hold an
+//! address (see `registry::email_loader`).
 
 use std::time::Duration;
 
@@ -14,8 +14,7 @@ use e2e::Consumer;
 use producer::testing::{Options, TestApp, spawn_app, spawn_app_with};
 
 async fn listed(app: &TestApp, email_key: &str) -> bool {
-    let keys = app.keys();
-    app.redis().await.sismember(keys.emails(), email_key).await.unwrap()
+    app.email_index().might_hold(email_key).await.unwrap()
 }
 
 /// Waits until the set of stored emails is marked complete.
@@ -48,7 +47,7 @@ async fn the_enqueue_lists_each_accepted_email_and_the_stored_ones_are_loaded_fr
     let () = app
         .redis()
         .await
-        .del(&[keys.emails(), keys.emails_loaded()])
+        .del(&[keys.email_filter(), keys.email_filter_loaded()])
         .await
         .unwrap();
     assert_eq!(app.email_loader().await.load().await.unwrap(), Loaded::Done(5));
@@ -178,12 +177,12 @@ async fn a_load_runs_alone_and_one_that_lost_its_lock_marks_nothing() {
     wait_loaded(&app).await;
     let (queue, keys) = (app.email_index(), app.keys());
     let lease = Duration::from_secs(60);
-    let () = app.redis().await.del(keys.emails_loaded()).await.unwrap();
+    let () = app.redis().await.del(keys.email_filter_loaded()).await.unwrap();
     assert!(queue.lock_emails_load("first", lease).await.unwrap());
     assert!(!queue.lock_emails_load("second", lease).await.unwrap());
     assert_eq!(app.email_loader().await.load().await.unwrap(), Loaded::Elsewhere);
     // Redis loses the lock (it expired, or Redis came back empty) while "first" loads.
-    let () = app.redis().await.del(keys.emails_loading()).await.unwrap();
+    let () = app.redis().await.del(keys.email_filter_loading()).await.unwrap();
     let page = vec!["a@example.com".to_owned()];
     assert!(!queue.add_loaded_emails("first", lease, &page).await.unwrap());
     assert!(!listed(&app, "a@example.com").await, "nothing added without the lock");
@@ -207,6 +206,60 @@ async fn an_email_already_stored_answers_409_whatever_its_case() {
     assert_eq!(
         (status, json["error"].as_str(), json["field"].as_str()),
         (409, Some("email_taken"), Some("email"))
+    );
+    app.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_filter_never_forgets_an_email_rarely_lists_a_new_one_and_costs_under_4_bytes_each() {
+    const LOADED: usize = 200_000;
+    const NEW: usize = 5_000;
+    let app = spawn_app().await;
+    wait_loaded(&app).await;
+    let (index, keys) = (app.email_index(), app.keys());
+    let mut redis = app.redis().await;
+    // As after an upgrade from the version with a set of every email.
+    let [legacy_set, legacy_loaded] = keys.legacy_email_set();
+    let () = redis.sadd(&legacy_set, "old@example.com").await.unwrap();
+    let () = redis.set(&legacy_loaded, "1").await.unwrap();
+    let () = redis.del(keys.email_filter_loaded()).await.unwrap();
+
+    let lease = Duration::from_secs(60);
+    assert!(index.lock_emails_load("test", lease).await.unwrap());
+    let emails: Vec<String> = (0..LOADED).map(|i| format!("stored.{i}@example.com")).collect();
+    for page in emails.chunks(1000) {
+        assert!(index.add_loaded_emails("test", lease, page).await.unwrap());
+    }
+    assert!(index.end_emails_load("test", true).await.unwrap());
+
+    for email in emails.iter().step_by(LOADED / NEW) {
+        assert!(
+            index.might_hold(email).await.unwrap(),
+            "{email} was added: never forgotten"
+        );
+    }
+    let mut listed = 0;
+    for i in 0..NEW {
+        listed += usize::from(index.might_hold(&format!("new.{i}@example.com")).await.unwrap());
+    }
+    assert!(
+        listed * 100 < NEW * 2,
+        "{listed} of {NEW} new emails taken for listed: more than 2 %"
+    );
+    let bytes: usize = redis::cmd("MEMORY")
+        .arg("USAGE")
+        .arg(keys.email_filter())
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(
+        bytes <= 4 * LOADED,
+        "the filter of {LOADED} emails takes {bytes} bytes: more than 4 per email"
+    );
+    let left: usize = redis.exists(&[&legacy_set, &legacy_loaded]).await.unwrap();
+    assert_eq!(
+        left, 0,
+        "the set of earlier versions is dropped once the filter is loaded"
     );
     app.cleanup().await;
 }

@@ -1,6 +1,6 @@
-//! The state of the producer's early duplicate check: the set of accepted emails that the
-//! enqueue script looks new users up in, and its loading from MySQL (see
-//! [`crate::email_loader`]).
+//! The state of the producer's early duplicate check: the filter of accepted emails that the
+//! enqueue script looks new users up in (`scripts/email_filter.lua`), and its loading from
+//! MySQL (see [`crate::email_loader`]).
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -9,12 +9,21 @@ use redis::{AsyncCommands, Script};
 
 use super::{Connection, QueueError};
 
+/// The filter's functions, prepended to each script that uses it.
+macro_rules! with_email_filter {
+    ($script:literal) => {
+        concat!(include_str!("scripts/email_filter.lua"), include_str!($script))
+    };
+}
+pub(super) use with_email_filter;
+
 static ADD_LOADED_EMAILS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(include_str!("scripts/add_loaded_emails.lua")));
+    LazyLock::new(|| Script::new(with_email_filter!("scripts/add_loaded_emails.lua")));
+static MIGHT_HOLD: LazyLock<Script> = LazyLock::new(|| Script::new(with_email_filter!("scripts/filter_has.lua")));
 static END_EMAILS_LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/end_emails_load.lua")));
 
-/// The accepted emails in Redis, with the marker that says they are complete and the lock of
-/// the process loading them.
+/// The filter of accepted emails in Redis, with the marker that says it is complete and the
+/// lock of the process loading it.
 #[derive(Clone)]
 pub struct EmailIndex {
     conn: Connection,
@@ -26,9 +35,23 @@ impl EmailIndex {
         Self { conn }
     }
 
-    /// Whether the set of emails is marked as holding every stored one.
+    /// Whether the filter is marked as holding every stored email.
     pub async fn emails_loaded(&self) -> Result<bool, QueueError> {
-        Ok(self.conn.commands().exists(self.conn.keys().emails_loaded()).await?)
+        Ok(self
+            .conn
+            .commands()
+            .exists(self.conn.keys().email_filter_loaded())
+            .await?)
+    }
+
+    /// Whether the filter may hold `email_key` (a lower-cased email): false means surely not.
+    pub async fn might_hold(&self, email_key: &str) -> Result<bool, QueueError> {
+        let held: i64 = MIGHT_HOLD
+            .key(self.conn.keys().email_filter())
+            .arg(email_key)
+            .invoke_async(&mut self.conn.commands())
+            .await?;
+        Ok(held == 1)
     }
 
     /// Takes the loading lock for `lease` under `token`; false when another loader holds it.
@@ -39,7 +62,7 @@ impl EmailIndex {
         let set: Option<String> = self
             .conn
             .commands()
-            .set_options(self.conn.keys().emails_loading(), token, options)
+            .set_options(self.conn.keys().email_filter_loading(), token, options)
             .await?;
         Ok(set.is_some())
     }
@@ -48,8 +71,8 @@ impl EmailIndex {
     /// is no longer `token`'s.
     pub async fn add_loaded_emails(&self, token: &str, lease: Duration, emails: &[String]) -> Result<bool, QueueError> {
         let held: i64 = ADD_LOADED_EMAILS
-            .key(self.conn.keys().emails())
-            .key(self.conn.keys().emails_loading())
+            .key(self.conn.keys().email_filter())
+            .key(self.conn.keys().email_filter_loading())
             .arg(token)
             .arg(lease.as_secs())
             .arg(emails)
@@ -58,12 +81,17 @@ impl EmailIndex {
         Ok(held == 1)
     }
 
-    /// Releases the lock if it is still `token`'s, marking the emails loaded when `complete`;
-    /// false when the lock was no longer `token`'s (then nothing is marked).
+    /// Releases the lock if it is still `token`'s, marking the filter loaded (and dropping the
+    /// set of earlier versions) when `complete`; false when the lock was no longer `token`'s
+    /// (then nothing is marked).
     pub async fn end_emails_load(&self, token: &str, complete: bool) -> Result<bool, QueueError> {
+        let keys = self.conn.keys();
+        let [legacy_set, legacy_loaded] = keys.legacy_email_set();
         let held: i64 = END_EMAILS_LOAD
-            .key(self.conn.keys().emails_loading())
-            .key(self.conn.keys().emails_loaded())
+            .key(keys.email_filter_loading())
+            .key(keys.email_filter_loaded())
+            .key(legacy_set)
+            .key(legacy_loaded)
             .arg(token)
             .arg(if complete { "1" } else { "0" })
             .invoke_async(&mut self.conn.commands())

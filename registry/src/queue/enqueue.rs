@@ -28,7 +28,8 @@ const OUTCOME_TTL: Duration = Duration::from_secs(30);
 /// How long a producer keeps asking what became of an enqueue whose answer it did not get.
 const RESOLVE_WITHIN: Duration = Duration::from_secs(3);
 
-static ENQUEUE: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/enqueue.lua")));
+static ENQUEUE: LazyLock<Script> =
+    LazyLock::new(|| Script::new(super::emails::with_email_filter!("scripts/enqueue.lua")));
 static OUTCOME: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/outcome.lua")));
 
 /// What an `Idempotency-Key` was first used for.
@@ -245,8 +246,8 @@ impl Enqueuer {
             .key(keys.last_id())
             .key(keys.queue())
             .key(keys.pending())
-            .key(keys.emails())
-            .key(keys.emails_loaded())
+            .key(keys.email_filter())
+            .key(keys.email_filter_loaded())
             .key(keys.outcome(token))
             .arg(id_floor)
             .arg(IDEMPOTENCY_TTL.as_secs())

@@ -99,22 +99,30 @@ impl Keys {
         format!("{}:user:{id}", self.tag)
     }
 
-    /// SET of the lower-cased emails of every user accepted (and so of every user stored), for
-    /// the producer's early duplicate check. The enqueue script adds each queued user's.
-    pub fn emails(&self) -> String {
-        format!("{}:emails", self.tag)
+    /// STRING: the filter of the lower-cased emails of every user accepted (and so of every
+    /// user stored), for the producer's early duplicate check: a scalable Bloom filter that
+    /// the enqueue script adds each queued user's email to (`scripts/email_filter.lua`).
+    pub fn email_filter(&self) -> String {
+        format!("{}:emails:filter", self.tag)
     }
 
-    /// STRING `1`, set once [`Keys::emails`] holds every stored email: until then the producer
-    /// asks MySQL. A Redis that comes back empty has lost it with the set.
-    pub fn emails_loaded(&self) -> String {
-        format!("{}:emails:loaded", self.tag)
+    /// STRING `1`, set once [`Keys::email_filter`] holds every stored email: until then the
+    /// producer asks MySQL. A Redis that comes back empty has lost it with the filter.
+    pub fn email_filter_loaded(&self) -> String {
+        format!("{}:emails:filter:loaded", self.tag)
     }
 
     /// STRING with a TTL: the token of the producer loading the stored addresses from MySQL
-    /// into [`Keys::emails`], so that one loads at a time.
-    pub fn emails_loading(&self) -> String {
-        format!("{}:emails:loading", self.tag)
+    /// into [`Keys::email_filter`], so that one loads at a time.
+    pub fn email_filter_loading(&self) -> String {
+        format!("{}:emails:filter:loading", self.tag)
+    }
+
+    /// The SET of every accepted email and its "loaded" marker, which versions before the
+    /// filter kept (one member per stored user, never released): the first complete load of
+    /// the filter deletes them.
+    pub fn legacy_email_set(&self) -> [String; 2] {
+        [format!("{}:emails", self.tag), format!("{}:emails:loaded", self.tag)]
     }
 
     /// STRING with a short TTL: what one run of the enqueue script answered (or `abandoned`),

@@ -1,8 +1,9 @@
--- Adds emails loaded from MySQL while the loader holds its lock: registry::queue::EmailIndex.
--- KEYS: emails, emails-loading. ARGV: the loader's token, the lock's TTL (s), then emails.
+-- Adds emails loaded from MySQL to the filter while the loader holds its lock:
+-- registry::queue::EmailIndex (email_filter.lua is prepended).
+-- KEYS: email filter, filter-loading. ARGV: the loader's token, the lock's TTL (s), then emails.
 -- Returns 1, or 0 (adding nothing) when the lock expired, was taken over, or vanished with a
--- Redis that came back empty.
+-- Redis that came back empty. Stored emails are all different: added without looking first.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-if #ARGV > 2 then redis.call('SADD', KEYS[1], unpack(ARGV, 3)) end
+for i = 3, #ARGV do filter_add(KEYS[1], ARGV[i], false) end
 return 1

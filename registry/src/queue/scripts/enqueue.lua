@@ -1,5 +1,5 @@
 -- Enqueues a batch of users (one or many) atomically: registry::queue::enqueue::Enqueuer.
--- KEYS: last-id, queue, pending, emails, emails-loaded, this run's outcome record, then one
+-- KEYS: last-id, queue, pending, email filter, email filter loaded, this run's outcome record, then one
 --   idempotency key per user (any key of the deployment, e.g. last-id, for a user without one).
 -- ARGV: id floor, idempotency TTL (s), id epoch (ms), message head, outcome TTL (s), then per
 --   user: message tail, use idempotency ('1'/'0'), canonical body, lower-cased email ('' for
@@ -23,18 +23,19 @@ local head = ARGV[4]
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
 local out, msgs, fields, records, fresh, emails = {}, {}, {}, {}, {}, {}
 
--- The emails to check, looked up in one SMISMEMBER for the whole batch.
-local wanted, listed, loaded = {}, {}, true
+-- The emails to check, looked up in the filter (email_filter.lua, prepended).
+local listed, loaded, count = {}, nil, nil
 for i = 1, n do
   local a = FIXED + PER_USER * (i - 1)
-  if ARGV[a + 4] ~= '' and ARGV[a + 5] == '1' then wanted[#wanted + 1] = ARGV[a + 4] end
-end
-if #wanted > 0 then
-  loaded = redis.call('EXISTS', KEYS[5]) == 1
-  if loaded then
-    local found = redis.call('SMISMEMBER', KEYS[4], unpack(wanted))
-    for j = 1, #wanted do
-      if found[j] == 1 then listed[wanted[j]] = true end
+  local email = ARGV[a + 4]
+  if email ~= '' and ARGV[a + 5] == '1' then
+    if loaded == nil then
+      loaded = redis.call('EXISTS', KEYS[5]) == 1
+      count = filter_count(KEYS[4])
+    end
+    if loaded and listed[email] == nil then
+      local h1, h2 = filter_hashes(email)
+      listed[email] = filter_has(KEYS[4], count, h1, h2)
     end
   end
 end
@@ -48,7 +49,7 @@ for i = 1, n do
   if prev then
     status = KNOWN
   elseif email ~= '' and check == '1' then
-    if not loaded then
+    if loaded == false then
       status = EMAILS_NOT_LOADED
     elseif listed[email] then
       status = EMAIL_LISTED
@@ -81,7 +82,7 @@ if #msgs > 0 then
   redis.call('SET', KEYS[1], string.format('%.0f', last))
   redis.call('LPUSH', KEYS[2], unpack(msgs))
   redis.call('HSET', KEYS[3], unpack(fields))
-  if #emails > 0 then redis.call('SADD', KEYS[4], unpack(emails)) end
+  for _, email in ipairs(emails) do filter_add(KEYS[4], email, true) end
   for _, key in ipairs(records) do
     redis.call('SET', key, fresh[key], 'EX', ARGV[2])
   end
