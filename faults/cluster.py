@@ -248,7 +248,7 @@ class MariaDB:
 
     async def migrate(self) -> None:
         """The deploy-time migration, as production runs it: the schema, and the application
-        user with SELECT and INSERT only, its password taken from the hosts' file."""
+        user the migration grants (SELECT and INSERT on the users, and the count), its password taken from the hosts' file."""
         self.write_password(os.urandom(12).hex())
         migrate = await asyncio.create_subprocess_exec(
             str(RELEASE / "producer"), "migrate",

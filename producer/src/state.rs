@@ -6,6 +6,7 @@ use std::time::Duration;
 use registry::directory::Directory;
 use registry::queue::{Connection, QueueError, QueueMonitor, Replication};
 use registry::registrar::Registrar;
+use registry::stats::Stats;
 use registry::store::Store;
 
 use crate::metrics::Metrics;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub directory: Directory,
     /// The queue's counters (and a ping of Redis).
     pub monitor: QueueMonitor,
+    /// The counters of `/api/stats`, read at most once a second.
+    pub stats: Stats,
     /// The MySQL store.
     pub store: Store,
     /// This machine's name.
@@ -44,6 +47,7 @@ impl AppState {
         Ok(Self {
             registrar: Registrar::new(conn.clone(), store.clone(), id_floor, replication)?,
             directory: Directory::new(conn.clone(), store.clone(), cache_ttl),
+            stats: Stats::new(store.clone(), QueueMonitor::new(conn.clone())),
             monitor: QueueMonitor::new(conn),
             store,
             host: registry::hostname(),

@@ -162,6 +162,19 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET /api/stats` until `shows` holds, for as long as an answer may be kept
+    /// ([`registry::stats::MAX_AGE`]) and a little more: the last answer either way.
+    pub async fn stats_showing(&self, shows: impl Fn(&Value) -> bool) -> Value {
+        let asked = std::time::Instant::now();
+        loop {
+            let (_, stats) = self.get_json("/api/stats").await;
+            if shows(&stats) || asked.elapsed() > registry::stats::MAX_AGE + Duration::from_millis(500) {
+                return stats;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// `127.0.0.1:PORT` of the producer.
     pub fn addr(&self) -> &str {
         self.base.trim_start_matches("http://")

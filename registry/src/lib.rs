@@ -29,6 +29,7 @@ pub mod migration;
 pub mod queue;
 pub mod registrar;
 pub mod retry;
+pub mod stats;
 pub mod store;
 pub mod telemetry;
 #[cfg(feature = "testing")]

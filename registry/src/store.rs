@@ -4,6 +4,7 @@
 //! `INSERT ... AS new`; an idempotent insert is `INSERT IGNORE` (it needs only the INSERT right).
 
 mod batch;
+mod count;
 mod insert;
 mod schema;
 
@@ -395,14 +396,15 @@ impl Store {
         Ok(rows.into_iter().map(user_from_row).collect())
     }
 
-    /// How many users are stored, and the newest one.
+    /// How many users are stored (as the consumers' commits keep it: see `count`), and the
+    /// newest one: two reads of a few rows each, whatever the number of users.
     pub async fn count_and_latest(&self) -> Result<(u64, Option<StoredUser>), StoreError> {
         let mut conn = self.conn().await?;
-        let count: Option<u64> = conn.query_first("SELECT COUNT(*) FROM users").await?;
+        let count = count::total(&mut conn).await?;
         let latest = conn
             .query_first(format!("SELECT {USER_COLUMNS} FROM users ORDER BY id DESC LIMIT 1"))
             .await?;
-        Ok((count.unwrap_or(0), latest.map(user_from_row)))
+        Ok((count, latest.map(user_from_row)))
     }
 
     /// The highest stored id (a floor for new ids).

@@ -131,8 +131,15 @@ impl Harness {
         conn.disconnect().await.unwrap();
     }
 
+    /// The stored rows, after checking that the count the consumers keep (`user_counts`,
+    /// read by `/api/stats`) says the same.
     pub async fn stored(&self) -> u64 {
-        self.sql_u64("SELECT COUNT(*) FROM users").await
+        let rows = self.sql_u64("SELECT COUNT(*) FROM users").await;
+        let kept = self
+            .sql_u64("SELECT CAST(COALESCE(SUM(n), 0) AS UNSIGNED) FROM user_counts")
+            .await;
+        assert_eq!(kept, rows, "the kept count of stored users against the rows");
+        rows
     }
 
     /// The stored user with this id; fails when there is none.

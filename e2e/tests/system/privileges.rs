@@ -110,6 +110,12 @@ async fn the_system_runs_as_a_least_privileged_user_that_the_migration_makes() {
         .unwrap()
         .unwrap();
     assert_eq!(stored, 11);
+    let kept: u64 = admin
+        .query_first(format!("SELECT CAST(SUM(n) AS UNSIGNED) FROM `{db}`.user_counts"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept, 11, "the application user keeps the count of stored users");
     let read = app
         .http
         .get(app.url(&format!("/api/users/{second_id}")))
@@ -142,6 +148,7 @@ async fn the_system_runs_as_a_least_privileged_user_that_the_migration_makes() {
         "CREATE TABLE extra (id INT)",
         "DELETE FROM users",
         "UPDATE users SET name = 'x'",
+        "DELETE FROM user_counts",
         "ALTER TABLE users ADD COLUMN extra INT",
     ] {
         let code = server_error_code(as_app.query_drop(forbidden).await.unwrap_err());

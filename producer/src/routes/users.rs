@@ -9,6 +9,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use registry::directory::{FindError, Found};
 use registry::domain::{IdempotencyKey, UserId};
 use registry::registrar::{AcceptError, Submission};
+use registry::stats::CountersError;
 
 use super::ApiTags;
 use super::views::{
@@ -146,12 +147,15 @@ impl UsersApi {
         }))
     }
 
-    /// Counts: stored users, the latest one, the queue, live consumers, and this host.
+    /// Counts: stored users, the latest one, the queue, live consumers, and this host; at most
+    /// a second old (one read answers every caller of that second).
     #[oai(path = "/stats", method = "get", operation_id = "stats", tag = "ApiTags::Operations")]
     async fn stats(&self, state: Data<&Arc<AppState>>) -> Result<Json<StatsView>, ApiError> {
-        let (stored, queue) = tokio::join!(state.store.count_and_latest(), state.monitor.stats());
-        let (users, latest) = stored.map_err(|e| ApiError::unavailable("the database", &e))?;
-        let queue = queue.map_err(|e| ApiError::unavailable("the queue", &e))?;
+        let counters = state.stats.read().await.map_err(|e| match e {
+            CountersError::Store(e) => ApiError::unavailable("the database", &e),
+            CountersError::Queue(e) => ApiError::unavailable("the queue", &e),
+        })?;
+        let (users, latest, queue) = (counters.users, counters.latest, counters.queue);
         Ok(Json(StatsView {
             users,
             latest: latest.map(|u| StoredView::new(u, None)).into(),

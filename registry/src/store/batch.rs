@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use mysql_async::prelude::*;
 use mysql_async::{Transaction, TxOpts, Value};
 
+use super::count;
 use super::insert::{Duplicates, insert_users};
 use super::{Store, StoreError, USER_COLUMNS, user_from_row};
 use crate::domain::{AcceptedUser, StoredUser};
@@ -37,16 +38,25 @@ enum Plan {
 impl Store {
     /// Stores a batch, exactly once per user. Redelivered messages (same id and request id)
     /// are successes; a duplicate email is recorded as a rejection; nothing is ever
-    /// overwritten. A batch of new users is one self-committing `INSERT`; any other is planned
-    /// in one transaction (docs/design.md, "Storing a batch").
+    /// overwritten. A batch of new users is one `INSERT`; any other is planned in one
+    /// transaction (docs/design.md, "Storing a batch"). Either way the commit adds the users it
+    /// stored to the count of stored users (`count`).
     #[tracing::instrument(name = "Persisting a batch", skip_all, fields(size = batch.len()))]
     pub async fn persist(&self, batch: &[AcceptedUser]) -> Result<Vec<Outcome>, StoreError> {
+        let Some(first) = batch.first().map(|m| m.id.get()) else {
+            return Ok(Vec::new());
+        };
         let mut conn = self.conn().await?;
-        if !batch.is_empty() && !refusal_between(&mut conn, batch).await? {
+        if !refusal_between(&mut conn, batch).await? {
             let rows: Vec<&AcceptedUser> = batch.iter().collect();
-            match insert_users(&mut conn, &rows, Duplicates::Fail).await {
-                Ok(_) => return Ok(vec![Outcome::Inserted; batch.len()]),
-                Err(err) if err.is_duplicate_key() => {}
+            let mut tx = conn.start_transaction(TxOpts::default()).await?;
+            match insert_users(&mut tx, &rows, Duplicates::Fail).await {
+                Ok(inserted) => {
+                    count::add(&mut tx, first, inserted).await?;
+                    tx.commit().await?;
+                    return Ok(vec![Outcome::Inserted; batch.len()]);
+                }
+                Err(err) if err.is_duplicate_key() => tx.rollback().await?,
                 Err(err) => return Err(err),
             }
         }
@@ -61,6 +71,7 @@ impl Store {
         // A skipped duplicate counts 0 affected rows.
         let inserted = insert_users(&mut tx, &inserts, Duplicates::Skip).await?;
         let all_inserted = inserted == inserts.len() as u64;
+        count::add(&mut tx, first, inserted).await?;
         insert_rejections(&mut tx, batch, &plans).await?;
         let mut earlier = stored_users(&mut tx, batch, &plans, all_inserted).await?;
         tx.commit().await?;

@@ -22,12 +22,14 @@ struct Table {
     create: &'static str,
     /// What the application user may do on it (`migrate`).
     grants: &'static str,
+    /// What fills it right after it is created, if anything.
+    seed: Option<&'static str>,
 }
 
 /// The binaries read and add rows, nothing else (idempotent inserts are `INSERT IGNORE`).
 const APP_GRANTS: &str = "SELECT, INSERT";
 
-const TABLES: [Table; 2] = [
+const TABLES: [Table; 3] = [
     Table {
         name: "users",
         columns: &[
@@ -50,6 +52,7 @@ const TABLES: [Table; 2] = [
         UNIQUE KEY users_email_key (email_key)
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         grants: APP_GRANTS,
+        seed: None,
     },
     Table {
         name: "rejected_users",
@@ -61,6 +64,20 @@ const TABLES: [Table; 2] = [
         rejected_at DATETIME(6) NOT NULL
     ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
         grants: APP_GRANTS,
+        seed: None,
+    },
+    // The number of stored users, kept by the consumers' commits (super::count): the sum of
+    // `n` over the slots. Made after `users`, whose rows at that moment it starts from.
+    Table {
+        name: "user_counts",
+        columns: &["slot", "n"],
+        create: r"CREATE TABLE IF NOT EXISTS user_counts (
+        slot SMALLINT UNSIGNED NOT NULL PRIMARY KEY,
+        n BIGINT NOT NULL COMMENT 'users stored by the commits that chose this slot'
+    ) ENGINE=InnoDB",
+        // The consumers add to a slot's row (INSERT ... ON DUPLICATE KEY UPDATE).
+        grants: "SELECT, INSERT, UPDATE",
+        seed: Some("INSERT INTO user_counts (slot, n) SELECT 0, COUNT(*) FROM users"),
     },
 ];
 
@@ -116,6 +133,9 @@ async fn check_or_create(conn: &mut Conn) -> Result<(), StoreError> {
                     )));
                 }
                 other => other?,
+            }
+            if let Some(seed) = table.seed {
+                conn.query_drop(seed).await?;
             }
             tracing::info!(table = table.name, "created a missing table");
             continue;
