@@ -1,4 +1,4 @@
-# Production: highly available. A NAT gateway per zone, Multi-AZ MySQL, Redis primary + replica
+# Production: highly available. A NAT gateway per zone, Multi-AZ MySQL, Redis primary + 2 replicas
 # with automatic failover across zones, deletion protection and a final snapshot.
 # Usage: terraform apply -var-file=envs/prod.tfvars -var="ssh_public_key=$(cat ~/.ssh/id_ed25519.pub)" \
 #          -var="rds_ca_bundle_sha256=<sha256 of the RDS CA bundle>"   (terraform/README.md, "TLS to MySQL")
@@ -24,10 +24,12 @@ mysql_allocated_storage     = 50
 mysql_multi_az              = true
 mysql_backup_retention_days = 14
 
-redis_node_type               = "cache.t4g.small"
-redis_replicas                = 1
+redis_node_type = "cache.t4g.small"
+# Two: after a failover one replica is left to confirm enqueues, so 202s keep flowing while
+# ElastiCache replaces the lost node (with one, every POST would answer 503 not_replicated until then).
+redis_replicas                = 2
 redis_snapshot_retention_days = 7
-# A 202 only once the replica holds the enqueue: a failover loses no accepted user.
+# A 202 only once a replica holds the enqueue: a failover loses no accepted user.
 redis_replica_acks = 1
 # true: ElastiCache in cluster mode (redis_shards shards x (1 + redis_replicas) nodes), REDIS_MODE=cluster.
 redis_cluster_mode = false

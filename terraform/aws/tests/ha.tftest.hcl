@@ -32,6 +32,10 @@ run "prod_survives_the_loss_of_a_zone" {
     error_message = "Prod Redis needs a replica with automatic Multi-AZ failover."
   }
   assert {
+    condition     = aws_elasticache_replication_group.this.num_cache_clusters >= 2 + tonumber(nonsensitive(aws_ssm_parameter.settings["REDIS_REPLICA_ACKS"].value))
+    error_message = "Prod Redis needs a replica more than REDIS_REPLICA_ACKS: after a failover the remaining replicas must still confirm enqueues, or every POST answers 503 not_replicated until the lost node is replaced."
+  }
+  assert {
     condition     = nonsensitive(aws_ssm_parameter.settings["REDIS_REPLICA_ACKS"].value) == "1"
     error_message = "Prod answers 202 only once the replica holds the enqueue (REDIS_REPLICA_ACKS=1): a failover loses no accepted user."
   }
@@ -52,7 +56,7 @@ run "prod_survives_the_loss_of_a_zone" {
     error_message = "Prod Redis keeps daily snapshots."
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.redis_memory) == 2 && length(aws_sns_topic_subscription.email) == 1
+    condition     = length(aws_cloudwatch_metric_alarm.redis_memory) == var.redis_replicas + 1 && length(aws_sns_topic_subscription.email) == 1
     error_message = "Prod alarms cover every Redis node and notify someone."
   }
 }

@@ -370,7 +370,7 @@ run "cluster_mode_builds_shards_and_sets_redis_mode_cluster" {
     error_message = "Cluster mode: the hosts run REDIS_MODE=cluster against the configuration endpoint."
   }
   assert {
-    condition     = length(aws_cloudwatch_metric_alarm.redis_memory) == 2 * (var.redis_replicas + 1) && alltrue([for a in aws_cloudwatch_metric_alarm.redis_memory : can(regex("-000[12]-00[12]$", a.dimensions["CacheClusterId"]))])
+    condition     = length(aws_cloudwatch_metric_alarm.redis_memory) == 2 * (var.redis_replicas + 1) && alltrue([for a in aws_cloudwatch_metric_alarm.redis_memory : can(regex("-000[12]-00[1-9]$", a.dimensions["CacheClusterId"]))])
     error_message = "Cluster mode: one memory alarm per node, named <group>-<shard>-<node>."
   }
 }
