@@ -4,6 +4,7 @@
 mod cluster;
 mod dead_letters;
 mod emails;
+mod eviction;
 mod hostile;
 mod metrics;
 mod outages;
