@@ -2,14 +2,11 @@
 //! the queue, the pending entries or the idempotency records.
 
 use mysql_async::prelude::Queryable;
-use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use tokio::task::JoinSet;
 
 use e2e::{Consumer, post_named};
-use producer::testing::{Options, TestApp, spawn_app, spawn_app_with};
-use registry::message::MessageTail;
-use registry::queue::{EnqueueRequest, Enqueued, Enqueuer};
+use producer::testing::{Options, TestApp, spawn_app_with};
 use registry::testing::RedisServer;
 
 /// Users stored behind the queue's back, each cached (about 400 bytes) once read.
@@ -188,33 +185,5 @@ async fn a_full_redis_evicts_cached_users_and_keeps_every_queued_message_and_ide
         "lost: {}",
         accepted.len() as u64 - stored
     );
-    app.cleanup().await;
-}
-
-#[tokio::test]
-async fn a_key_recorded_by_an_earlier_version_still_answers_its_id_and_queues_nothing() {
-    let app = spawn_app().await;
-    let mut redis = app.redis().await;
-    let record = "42\n[\"Ada\",null]"; // as earlier versions kept it: a string with a TTL
-    let () = redis
-        .set_ex(app.keys().legacy_idempotency("earlier"), record, 3600)
-        .await
-        .unwrap();
-    let (status, body) = post_named(app.url("/api/users"), Some("earlier"), "Ada").await;
-    assert_eq!((status, body["id"].as_u64()), (202, Some(42)), "{body}");
-    // The enqueue script reads it too (a key first recorded between the check and the push).
-    let tail = MessageTail {
-        name: "Ada",
-        email: None,
-        accepted_at: 0,
-        request_id: "earlier",
-    };
-    let request = EnqueueRequest::new(&tail, Some(("earlier", "[\"Ada\",null]")), None, false);
-    let enqueued = Enqueuer::new(app.connection()).enqueue(&request, 0).await.unwrap();
-    assert!(
-        matches!(&enqueued, Enqueued::Known(r) if r.id.get() == 42),
-        "{enqueued:?}"
-    );
-    assert_eq!(app.state.monitor.stats().await.unwrap().pending, 0, "nothing queued");
     app.cleanup().await;
 }

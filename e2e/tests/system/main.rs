@@ -6,6 +6,7 @@ mod dead_letters;
 mod emails;
 mod eviction;
 mod hostile;
+mod idempotency;
 mod metrics;
 mod outages;
 mod privileges;

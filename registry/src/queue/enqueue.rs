@@ -162,12 +162,25 @@ pub struct Enqueuer {
     /// With replica acknowledgements: the connection the enqueue and its `WAIT` go on (a
     /// `WAIT` blocks its connection, so it has one of its own), and how many to wait for.
     replicated: Option<(Connection, Replication)>,
+    /// How long an `Idempotency-Key` is remembered: [`IDEMPOTENCY_TTL`] but in tests.
+    idempotency_ttl: Duration,
 }
 
 impl Enqueuer {
     /// The enqueuer of the deployment behind `conn`.
     pub fn new(conn: Connection) -> Self {
-        Self { conn, replicated: None }
+        Self {
+            conn,
+            replicated: None,
+            idempotency_ttl: IDEMPOTENCY_TTL,
+        }
+    }
+
+    /// The same, remembering each `Idempotency-Key` for `ttl`: for tests of the records' expiry.
+    #[cfg(feature = "testing")]
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
     }
 
     /// The same, each enqueue confirmed by `replication.acks` replicas (`WAIT`) on a connection
@@ -203,7 +216,7 @@ impl Enqueuer {
             .key(&keys.idempotency())
             .key(keys.legacy_idempotency(key))
             .arg(key)
-            .arg(IDEMPOTENCY_TTL.as_millis() as u64)
+            .arg(self.idempotency_ttl.as_millis() as u64)
             .invoke_async(&mut self.conn.commands())
             .await?;
         raw.as_deref().map(IdempotencyRecord::parse).transpose()
@@ -266,7 +279,7 @@ impl Enqueuer {
             .key(&keys.outcomes())
             .key(&keys.idempotency())
             .arg(id_floor)
-            .arg(IDEMPOTENCY_TTL.as_millis() as u64)
+            .arg(self.idempotency_ttl.as_millis() as u64)
             .arg(ID_EPOCH_MS)
             .arg(crate::message::head())
             .arg(OUTCOME_TTL.as_millis() as u64)
