@@ -34,7 +34,7 @@ pub use connection::{Connection, Timeouts};
 pub use dead::{DeadLetter, DeadLetters};
 pub use emails::EmailIndex;
 pub use enqueue::{ENQUEUE_BATCH, EnqueueRequest, EnqueueStatus, Enqueued, Enqueuer, IdempotencyRecord, Replication};
-pub use keys::{Keys, SECOND_SLOT, Slot};
+pub use keys::{Keys, RING_SLOTS, SECOND_SLOT, Slot};
 pub use lease::{Ack, DeadCause, Disposition, Lease};
 pub use stats::{QueueMonitor, QueueStats};
 

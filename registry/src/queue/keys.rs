@@ -119,8 +119,9 @@ impl Keys {
 
     /// STRING with a TTL: the token of the producer loading the stored addresses from MySQL
     /// into [`Keys::email_filter`], so that one loads at a time. The one key of the queue's
-    /// state that `volatile-lru` may evict: that lets a second producer load at the same time,
-    /// which adds the same emails twice to the filter (harmless).
+    /// state that `volatile-lru` may evict: the loader then stops at its next page, and a
+    /// later load, perhaps started meanwhile by another producer, adds the emails already
+    /// loaded a second time (a slightly fuller filter; none is missed, none marked loaded early).
     pub fn email_filter_loading(&self) -> String {
         format!("{}:emails:filter:loading", self.tag)
     }
