@@ -155,6 +155,8 @@ class Redis:
             "--appendfsync", settings.appendfsync, "--save", "", "--daemonize", "no",
             # Never rewritten: the AOF keeps every command of the run, for aoftrace.py.
             "--auto-aof-rewrite-percentage", "0",
+            # As deployed: beyond a maxmemory only keys with a TTL (cached users) are evicted.
+            "--maxmemory-policy", "volatile-lru",
             "--logfile", str(self.dir / "redis.log"),
         ]
         self.proc = Proc(name, list(self._argv), run_dir / "logs" / f"{name}.out")

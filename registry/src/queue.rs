@@ -11,6 +11,15 @@
 //! deployment's keys live in one Redis Cluster slot and a script may touch several atomically.
 //! How a user travels through them: docs/design.md.
 
+/// A script from Lua files of `queue/scripts/`, concatenated: the shared functions a script
+/// uses (`email_filter.lua`, `ring.lua`) first, then the script itself.
+macro_rules! lua {
+    ($($file:literal),+ $(,)?) => {
+        concat!($(include_str!($file)),+)
+    };
+}
+use lua;
+
 mod cache;
 mod connection;
 mod dead;
@@ -25,7 +34,7 @@ pub use connection::{Connection, Timeouts};
 pub use dead::{DeadLetter, DeadLetters};
 pub use emails::EmailIndex;
 pub use enqueue::{ENQUEUE_BATCH, EnqueueRequest, EnqueueStatus, Enqueued, Enqueuer, IdempotencyRecord, Replication};
-pub use keys::{Keys, SECOND_SLOT, Slot};
+pub use keys::{Keys, RING_SLOTS, SECOND_SLOT, Slot};
 pub use lease::{Ack, DeadCause, Disposition, Lease};
 pub use stats::{QueueMonitor, QueueStats};
 

@@ -47,13 +47,16 @@ wait_port() {
     return 1
 }
 
-# Starts redis-server with AOF persistence, data in DIR, on PORT (default: a free one).
+# Starts redis-server with AOF persistence, data in DIR, on PORT (default: a free one), with
+# any further arguments for redis-server (e.g. --maxmemory 256mb). Beyond a maxmemory, only
+# keys with a TTL (cached users) are evicted, as in compose.yml and Terraform.
 start_redis() {
     local dir port=${2:-$(free_port)}
     dir=$(realpath -m "$1")
     mkdir -p "$dir"
     redis-server --port "$port" --bind 127.0.0.1 --dir "$dir" --appendonly yes \
-        --save '' --daemonize no --logfile "$dir/redis.log" &
+        --save '' --daemonize no --logfile "$dir/redis.log" \
+        --maxmemory-policy volatile-lru "${@:3}" &
     REDIS_PID=$!
     SERVERS_STARTED_PIDS+=("$REDIS_PID")
     wait_port "$port" 10 || die "redis-server did not start; see $dir/redis.log"

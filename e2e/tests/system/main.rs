@@ -4,7 +4,9 @@
 mod cluster;
 mod dead_letters;
 mod emails;
+mod eviction;
 mod hostile;
+mod idempotency;
 mod metrics;
 mod outages;
 mod privileges;

@@ -9,17 +9,10 @@ use redis::{AsyncCommands, Script};
 
 use super::{Connection, QueueError};
 
-/// The filter's functions, prepended to each script that uses it.
-macro_rules! with_email_filter {
-    ($script:literal) => {
-        concat!(include_str!("scripts/email_filter.lua"), include_str!($script))
-    };
-}
-pub(super) use with_email_filter;
-
 static ADD_LOADED_EMAILS: LazyLock<Script> =
-    LazyLock::new(|| Script::new(with_email_filter!("scripts/add_loaded_emails.lua")));
-static MIGHT_HOLD: LazyLock<Script> = LazyLock::new(|| Script::new(with_email_filter!("scripts/filter_has.lua")));
+    LazyLock::new(|| Script::new(super::lua!("scripts/email_filter.lua", "scripts/add_loaded_emails.lua")));
+static MIGHT_HOLD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(super::lua!("scripts/email_filter.lua", "scripts/filter_has.lua")));
 static END_EMAILS_LOAD: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/end_emails_load.lua")));
 
 /// The filter of accepted emails in Redis, with the marker that says it is complete and the

@@ -4,7 +4,7 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use backon::Retryable;
-use redis::{AsyncCommands, Script};
+use redis::Script;
 
 use super::{Connection, QueueError};
 use crate::coalesce::Coalescer;
@@ -28,9 +28,17 @@ const OUTCOME_TTL: Duration = Duration::from_secs(30);
 /// How long a producer keeps asking what became of an enqueue whose answer it did not get.
 const RESOLVE_WITHIN: Duration = Duration::from_secs(3);
 
-static ENQUEUE: LazyLock<Script> =
-    LazyLock::new(|| Script::new(super::emails::with_email_filter!("scripts/enqueue.lua")));
-static OUTCOME: LazyLock<Script> = LazyLock::new(|| Script::new(include_str!("scripts/outcome.lua")));
+static ENQUEUE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(super::lua!(
+        "scripts/email_filter.lua",
+        "scripts/ring.lua",
+        "scripts/enqueue.lua"
+    ))
+});
+static OUTCOME: LazyLock<Script> =
+    LazyLock::new(|| Script::new(super::lua!("scripts/ring.lua", "scripts/outcome.lua")));
+static IDEMPOTENCY_RECORD: LazyLock<Script> =
+    LazyLock::new(|| Script::new(super::lua!("scripts/ring.lua", "scripts/idempotency_record.lua")));
 
 /// What an `Idempotency-Key` was first used for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,12 +162,25 @@ pub struct Enqueuer {
     /// With replica acknowledgements: the connection the enqueue and its `WAIT` go on (a
     /// `WAIT` blocks its connection, so it has one of its own), and how many to wait for.
     replicated: Option<(Connection, Replication)>,
+    /// How long an `Idempotency-Key` is remembered: [`IDEMPOTENCY_TTL`] but in tests.
+    idempotency_ttl: Duration,
 }
 
 impl Enqueuer {
     /// The enqueuer of the deployment behind `conn`.
     pub fn new(conn: Connection) -> Self {
-        Self { conn, replicated: None }
+        Self {
+            conn,
+            replicated: None,
+            idempotency_ttl: IDEMPOTENCY_TTL,
+        }
+    }
+
+    /// The same, remembering each `Idempotency-Key` for `ttl`: for tests of the records' expiry.
+    #[cfg(feature = "testing")]
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
+        self
     }
 
     /// The same, each enqueue confirmed by `replication.acks` replicas (`WAIT`) on a connection
@@ -190,7 +211,14 @@ impl Enqueuer {
 
     /// What an idempotency key was used for, if it is known.
     pub async fn idempotency_record(&self, key: &str) -> Result<Option<IdempotencyRecord>, QueueError> {
-        let raw: Option<String> = self.conn.commands().get(self.conn.keys().idempotency(key)).await?;
+        let keys = self.conn.keys();
+        let raw: Option<String> = IDEMPOTENCY_RECORD
+            .key(&keys.idempotency())
+            .key(keys.legacy_idempotency(key))
+            .arg(key)
+            .arg(self.idempotency_ttl.as_millis() as u64)
+            .invoke_async(&mut self.conn.commands())
+            .await?;
         raw.as_deref().map(IdempotencyRecord::parse).transpose()
     }
 
@@ -248,22 +276,29 @@ impl Enqueuer {
             .key(keys.pending())
             .key(keys.email_filter())
             .key(keys.email_filter_loaded())
-            .key(keys.outcome(token))
+            .key(&keys.outcomes())
+            .key(&keys.idempotency())
             .arg(id_floor)
-            .arg(IDEMPOTENCY_TTL.as_secs())
+            .arg(self.idempotency_ttl.as_millis() as u64)
             .arg(ID_EPOCH_MS)
             .arg(crate::message::head())
-            .arg(OUTCOME_TTL.as_secs());
+            .arg(OUTCOME_TTL.as_millis() as u64)
+            .arg(token);
         for user in users {
-            match &user.idempotency {
-                Some((key, canonical)) => script
-                    .key(keys.idempotency(key))
-                    .arg(&user.tail)
-                    .arg("1")
-                    .arg(canonical),
-                None => script.key(keys.last_id()).arg(&user.tail).arg("0").arg(""),
+            let (key, canonical) = match &user.idempotency {
+                Some((key, canonical)) => {
+                    script.key(keys.legacy_idempotency(key));
+                    (key.as_str(), canonical.as_str())
+                }
+                None => {
+                    script.key(keys.last_id());
+                    ("", "")
+                }
             };
             script
+                .arg(&user.tail)
+                .arg(key)
+                .arg(canonical)
                 .arg(user.email_key.as_deref().unwrap_or(""))
                 .arg(if user.check_email { "1" } else { "0" });
         }
@@ -304,8 +339,9 @@ impl Enqueuer {
             let mut delays = crate::retry::transient_delays();
             loop {
                 let asked: Result<String, redis::RedisError> = OUTCOME
-                    .key(self.conn.keys().outcome(token))
-                    .arg(OUTCOME_TTL.as_secs())
+                    .key(&self.conn.keys().outcomes())
+                    .arg(token)
+                    .arg(OUTCOME_TTL.as_millis() as u64)
                     .invoke_async(&mut self.conn.commands())
                     .await;
                 match asked {

@@ -2,6 +2,11 @@
 
 use crate::domain::UserId;
 
+/// How many hashes hold each kind of record kept without a TTL ([`Keys::idempotency`],
+/// [`Keys::outcomes`]): time is cut into buckets of a quarter of the records' TTL, and a
+/// bucket's hash is emptied when its turn comes again (`scripts/ring.lua`).
+pub const RING_SLOTS: usize = 5;
+
 /// What the name of a consumer's second processing list adds to its first's.
 pub const SECOND_SLOT: &str = ":next";
 
@@ -113,7 +118,10 @@ impl Keys {
     }
 
     /// STRING with a TTL: the token of the producer loading the stored addresses from MySQL
-    /// into [`Keys::email_filter`], so that one loads at a time.
+    /// into [`Keys::email_filter`], so that one loads at a time. The one key of the queue's
+    /// state that `volatile-lru` may evict: the loader then stops at its next page, and a
+    /// later load, perhaps started meanwhile by another producer, adds the emails already
+    /// loaded a second time (a slightly fuller filter; none is missed, none marked loaded early).
     pub fn email_filter_loading(&self) -> String {
         format!("{}:emails:filter:loading", self.tag)
     }
@@ -125,10 +133,11 @@ impl Keys {
         [format!("{}:emails", self.tag), format!("{}:emails:loaded", self.tag)]
     }
 
-    /// STRING with a short TTL: what one run of the enqueue script answered (or `abandoned`),
-    /// for a producer whose answer was lost (registry::queue::Enqueuer).
-    pub fn outcome(&self, token: &str) -> String {
-        format!("{}:outcome:{token}", self.tag)
+    /// The ring of HASHes token -> what one run of the enqueue script answered (or
+    /// `abandoned`), for a producer whose answer was lost (registry::queue::Enqueuer): valid
+    /// for 30 s, kept without a TTL so that Redis never evicts one (`scripts/ring.lua`).
+    pub fn outcomes(&self) -> [String; RING_SLOTS] {
+        std::array::from_fn(|slot| format!("{}:outcomes:{slot}", self.tag))
     }
 
     /// STRING: a counter the producer increments before a `WAIT` that must cover every earlier
@@ -137,8 +146,16 @@ impl Keys {
         format!("{}:fence", self.tag)
     }
 
-    /// STRING with a 24 h TTL: `id` and canonical body of an `Idempotency-Key`.
-    pub fn idempotency(&self, key: &str) -> String {
+    /// The ring of HASHes `Idempotency-Key` -> `id` and canonical body of its first request:
+    /// valid for 24 h, kept without a TTL so that Redis never evicts one (`scripts/ring.lua`).
+    pub fn idempotency(&self) -> [String; RING_SLOTS] {
+        std::array::from_fn(|slot| format!("{}:idempotency:{slot}", self.tag))
+    }
+
+    /// STRING with a 24 h TTL: the record of an `Idempotency-Key` as versions before
+    /// [`Keys::idempotency`] kept it. Still read, never written, so that a retry across the
+    /// upgrade finds its key; the last is gone 24 h after it. To drop in a later version.
+    pub fn legacy_idempotency(&self, key: &str) -> String {
         format!("{}:idem:{key}", self.tag)
     }
 }

@@ -125,7 +125,8 @@ impl Drop for Server {
     }
 }
 
-/// A redis-server with AOF persistence in its own folder.
+/// A redis-server with AOF persistence in its own folder; beyond a `maxmemory` (none unless a
+/// test sets one) it evicts only keys with a TTL, as deployed (`volatile-lru`).
 pub struct RedisServer(Server, Option<u16>);
 
 impl RedisServer {
@@ -159,6 +160,7 @@ impl RedisServer {
         command
             .args(["--port", &self.0.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--appendonly", "yes", "--save", ""])
+            .args(["--maxmemory-policy", "volatile-lru"])
             .arg("--dir")
             .arg(&self.0.dir);
         if let Some(primary) = self.1 {
@@ -420,6 +422,7 @@ fn launch_cluster_node(node: &mut Server) {
         .args(["--port", &node.port.to_string(), "--bind", "127.0.0.1"])
         .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "2000"])
         .args(["--appendonly", "yes", "--save", ""])
+        .args(["--maxmemory-policy", "volatile-lru"])
         .arg("--cluster-config-file")
         .arg(node.dir.join("nodes.conf"))
         .arg("--dir")

@@ -1,23 +1,29 @@
 -- Enqueues a batch of users (one or many) atomically: registry::queue::enqueue::Enqueuer.
--- KEYS: last-id, queue, pending, email filter, email filter loaded, this run's outcome record, then one
---   idempotency key per user (any key of the deployment, e.g. last-id, for a user without one).
--- ARGV: id floor, idempotency TTL (s), id epoch (ms), message head, outcome TTL (s), then per
---   user: message tail, use idempotency ('1'/'0'), canonical body, lower-cased email ('' for
---   none), check the email first ('1'/'0').
+-- KEYS: last-id, queue, pending, email filter, email filter loaded, the ring of outcome
+--   records and the ring of idempotency records (as many hashes each; ring.lua, prepended),
+--   then per user the earlier versions' idempotency record, read only (any key of the
+--   deployment, e.g. last-id, for a user without an Idempotency-Key).
+-- ARGV: id floor, idempotency TTL (ms), id epoch (ms), message head, outcome TTL (ms), this
+--   run's token, then per user: message tail, Idempotency-Key ('' for none), canonical body,
+--   lower-cased email ('' for none), check the email first ('1'/'0').
 -- Returns per user, in order, a status and a value (statuses as EnqueueStatus reads them).
--- When it queues anything it also keeps that answer under the outcome record, so that a
--- producer that never got it can read it (outcome.lua); a run whose record the producer has
+-- When it queues anything it also keeps that answer as the token's outcome record, so that a
+-- producer that never got it can read it (outcome.lua); a run whose token the producer has
 -- already marked abandoned does nothing.
 -- Writes happen after every read, pushes before idempotency records: an error cannot leave a
 -- key recorded for a message that was not pushed.
 local KNOWN, QUEUED, EMAIL_LISTED, EMAILS_NOT_LOADED = 0, 1, 2, 3
-local FIXED, PER_USER, FIXED_KEYS = 5, 5, 6
-local n = #KEYS - FIXED_KEYS
-if redis.call('EXISTS', KEYS[6]) == 1 then
+local FIXED, PER_USER, RING_FIRST = 6, 5, 6
+local n = (#ARGV - FIXED) / PER_USER
+local ring_size = (#KEYS - RING_FIRST + 1 - n) / 2
+local outcomes, idempotency = ring_keys(RING_FIRST, ring_size), ring_keys(RING_FIRST + ring_size, ring_size)
+local LEGACY_FIRST = RING_FIRST + 2 * ring_size
+local idem_ttl, outcome_ttl, token = tonumber(ARGV[2]), tonumber(ARGV[5]), ARGV[6]
+local ms = ring_now()
+if ring_get(outcomes, token, outcome_ttl, ms) then
   return redis.error_reply('ABANDONED the producer gave up on this enqueue')
 end
-local t = redis.call('TIME')
-local now = (tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[3])) * 1024
+local now = (ms - tonumber(ARGV[3])) * 1024
 local floor = tonumber(ARGV[1])
 local head = ARGV[4]
 local last = tonumber(redis.call('GET', KEYS[1]) or '0')
@@ -41,10 +47,12 @@ for i = 1, n do
 end
 
 for i = 1, n do
-  local a, key = FIXED + PER_USER * (i - 1), KEYS[FIXED_KEYS + i]
-  local tail, keyed, canonical, email, check = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
+  local a = FIXED + PER_USER * (i - 1)
+  local tail, key, canonical, email, check = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3], ARGV[a + 4], ARGV[a + 5]
   local prev = nil
-  if keyed == '1' then prev = fresh[key] or redis.call('GET', key) end
+  if key ~= '' then
+    prev = fresh[key] or ring_get(idempotency, key, idem_ttl, ms) or redis.call('GET', KEYS[LEGACY_FIRST + i - 1])
+  end
   local status = QUEUED
   if prev then
     status = KNOWN
@@ -68,7 +76,7 @@ for i = 1, n do
     msgs[#msgs + 1] = msg
     fields[#fields + 1] = id
     fields[#fields + 1] = msg
-    if keyed == '1' then
+    if key ~= '' then
       fresh[key] = id .. '\n' .. canonical
       records[#records + 1] = key
     end
@@ -83,9 +91,7 @@ if #msgs > 0 then
   redis.call('LPUSH', KEYS[2], unpack(msgs))
   redis.call('HSET', KEYS[3], unpack(fields))
   for _, email in ipairs(emails) do filter_add(KEYS[4], email, true) end
-  for _, key in ipairs(records) do
-    redis.call('SET', key, fresh[key], 'EX', ARGV[2])
-  end
-  redis.call('SET', KEYS[6], cjson.encode(out), 'EX', ARGV[5])
+  for _, key in ipairs(records) do ring_put(idempotency, key, fresh[key], idem_ttl, ms) end
+  ring_put(outcomes, token, cjson.encode(out), outcome_ttl, ms)
 end
 return out
