@@ -5,5 +5,6 @@
 -- Redis that came back empty. Stored emails are all different: added without looking first.
 if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
 redis.call('EXPIRE', KEYS[2], ARGV[2])
-for i = 3, #ARGV do filter_add(KEYS[1], ARGV[i], false) end
+local count = filter_count(KEYS[1])
+for i = 3, #ARGV do count = filter_add(KEYS[1], count, filter_hashes(ARGV[i])) end
 return 1

@@ -40,8 +40,7 @@ for i = 1, n do
       count = filter_count(KEYS[4])
     end
     if loaded and listed[email] == nil then
-      local h1, h2 = filter_hashes(email)
-      listed[email] = filter_has(KEYS[4], count, h1, h2)
+      listed[email] = filter_has(KEYS[4], count, filter_hashes(email))
     end
   end
 end
@@ -90,7 +89,18 @@ if #msgs > 0 then
   redis.call('SET', KEYS[1], string.format('%.0f', last))
   redis.call('LPUSH', KEYS[2], unpack(msgs))
   redis.call('HSET', KEYS[3], unpack(fields))
-  for _, email in ipairs(emails) do filter_add(KEYS[4], email, true) end
+  -- Each new email into the filter once; one not checked above is looked up first, so that
+  -- the count (which sizes the layers) stays near the number of different emails.
+  local held, added = count or filter_count(KEYS[4]), {}
+  for _, email in ipairs(emails) do
+    if not added[email] then
+      added[email] = true
+      local hashes = filter_hashes(email)
+      if listed[email] == false or not filter_has(KEYS[4], held, hashes) then
+        held = filter_add(KEYS[4], held, hashes)
+      end
+    end
+  end
   for _, key in ipairs(records) do ring_put(idempotency, key, fresh[key], idem_ttl, ms) end
   ring_put(outcomes, token, cjson.encode(out), outcome_ttl, ms)
 end
