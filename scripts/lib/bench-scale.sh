@@ -205,8 +205,8 @@ measure_level() {
     forget_cached_users
 }
 
+# Every level of SCALE_LEVELS (scale_levels), seeded in turn.
 measure_scale() {
-    scale_levels
     local level prev=0
     start_producer "$SCALE"
     step "scale: 100 users stored through the API (read at level 0; kept at every level)"
