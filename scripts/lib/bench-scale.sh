@@ -146,7 +146,7 @@ record_cpu() {
 
 # The figures of one level (the deployment's producer runs, its emails loaded).
 measure_level() {
-    local level=$1 tag=scale_$1 ids mid i before after users stored label
+    local level=$1 tag=scale_$1 ids mid i before after users stored label secs
     label=$(level_label "$level")
     forget_cached_users
     wait_outcomes_expired
@@ -163,9 +163,13 @@ measure_level() {
     BENCH_IDS=$ids run_wrk "" bench/wrk/get.lua "$PRODUCER" 2
     BENCH_IDS=$ids run_wrk "${tag}_get_cached" bench/wrk/get.lua "$PRODUCER" "$SECS"
     if [ "$level" -gt 0 ]; then
-        step "scale $label: uncached GET /api/users/ID (ids 1..$level, none read before), ${SECS}s"
+        # At most 50,000 reads a second before an id comes round again: short runs at small levels.
+        secs=$((level / 50000))
+        [ "$secs" -ge 1 ] || secs=1
+        [ "$secs" -le "$SECS" ] || secs=$SECS
+        step "scale $label: uncached GET /api/users/ID (ids 1..$level, none read before), ${secs}s"
         BEFORE_RUN=forget_cached_users BENCH_ID_COUNT=$level run_wrk "${tag}_get_uncached" bench/wrk/get.lua \
-            "$PRODUCER" "$SECS"
+            "$PRODUCER" "$secs"
         [ $((WRK_REQUESTS / REPEAT)) -le "$level" ] \
             || log "WARNING: more reads than stored users at $label: some uncached reads found their user cached"
         forget_cached_users
@@ -266,7 +270,7 @@ write_scale() {
           "## Cost as users grow",
           "",
           "`\($command)`, \($date), commit \($commit); \($machine); load before: \($load); \($pinning).",
-          "One deployment measured at each level of stored users (seeded through MariaDB'"'"'s sequence engine, ids 1..N, plus 100 users stored through the API). Each HTTP figure the best of \($repeat) run(s) of wrk, \($connections) connections (`/api/stats`: \($stats_connections)), \($secs) s; the drain: \($rows) queued users by one consumer into the seeded table. Cached `GET`: 100 stored users read again and again; uncached: ids never read before at that level (none at 0 stored users, whose ratio is then taken from the first level that has it). The ratio column is the top level'"'"'s rate over the first level'"'"'s, and for latencies the first level'"'"'s over the top'"'"'s: 0.8 or more means the figure kept its cost.",
+          "One deployment measured at each level of stored users (seeded through MariaDB'"'"'s sequence engine, ids 1..N, plus 100 users stored through the API). Each HTTP figure the best of \($repeat) run(s) of wrk, \($connections) connections (`/api/stats`: \($stats_connections)), \($secs) s; the drain: \($rows) queued users by one consumer into the seeded table. Cached `GET`: 100 stored users read again and again; uncached: ids never read before at that level, for at most one second per 50,000 stored users (none at 0 stored users, whose ratio is then taken from the first level that has it). The ratio column is the top level'"'"'s rate over the first level'"'"'s, and for latencies the first level'"'"'s over the top'"'"'s: 0.8 or more means the figure kept its cost.",
           "",
           "| figure | \($labels | join(" | ")) | \($labels[$top]) / \($labels[0]) |",
           "|---|\([$levels[] | "---"] | join("|"))|---|",
