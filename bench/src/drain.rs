@@ -19,6 +19,9 @@ pub struct Args {
     /// Users in the queue (all must end up stored).
     #[arg(long)]
     expect: u64,
+    /// Users stored before the drain (a seeded table), counted with the drained ones.
+    #[arg(long, default_value_t = 0)]
+    stored_before: u64,
     /// Give up after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout_secs: u64,
@@ -61,9 +64,9 @@ pub async fn run(args: Args) -> anyhow::Result<serde_json::Value> {
         .context("counting stored users")?;
     pool.disconnect().await?;
     anyhow::ensure!(
-        stored == Some(args.expect) && dead == 0,
+        stored == Some(args.stored_before + args.expect) && dead == 0,
         "expected {} stored users and no dead letters, found {stored:?} and {dead}",
-        args.expect
+        args.stored_before + args.expect
     );
     Ok(json!({ "users": args.expect, "secs": secs, "rate": args.expect as f64 / secs }))
 }
