@@ -54,6 +54,28 @@ async fn an_acknowledgement_renews_cached_redelivered_users_and_never_caches_new
 }
 
 #[tokio::test]
+async fn slots_of_the_count_left_below_zero_by_a_hand_correction_still_take_batches() {
+    // A correction by hand (README, `user_counts`) can leave a slot below zero: rows deleted
+    // from users are subtracted from one slot, while the consumers had spread them over all.
+    let h = Harness::new().await;
+    drop(h.store().await);
+    h.execute(
+        "INSERT INTO user_counts (slot, n) SELECT seq - 1, -1000 FROM seq_1_to_16 ON DUPLICATE KEY UPDATE n = -1000",
+    )
+    .await;
+    h.push_users(1, 300).await;
+    tokio::time::timeout(std::time::Duration::from_secs(30), h.drain())
+        .await
+        .expect("the batches are stored, not retried for ever");
+    assert_eq!(h.sql_u64("SELECT COUNT(*) FROM users").await, 300);
+    let kept = h
+        .sql_u64("SELECT CAST(SUM(n) + 16000 AS UNSIGNED) FROM user_counts")
+        .await;
+    assert_eq!(kept, 300, "every stored user counted, on top of the correction");
+    h.cleanup().await;
+}
+
+#[tokio::test]
 async fn a_message_whose_id_is_stored_for_another_request_never_overwrites_it() {
     let h = Harness::new().await;
     h.push(&[Harness::message(9, "req-original", "Original", None)]).await;

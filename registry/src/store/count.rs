@@ -19,6 +19,9 @@ pub(super) async fn add(conn: &mut impl Queryable, first_id: u64, stored: u64) -
     if stored == 0 {
         return Ok(());
     }
+    // Signed: a slot may be below zero after a correction by hand, and MariaDB computes
+    // `n + ?` with an unsigned parameter as unsigned, which refuses a negative result.
+    let stored = i64::try_from(stored).unwrap_or(i64::MAX);
     conn.exec_drop(
         "INSERT INTO user_counts (slot, n) VALUES (?, ?) ON DUPLICATE KEY UPDATE n = n + ?",
         (first_id % SLOTS, stored, stored),
@@ -30,7 +33,7 @@ pub(super) async fn add(conn: &mut impl Queryable, first_id: u64, stored: u64) -
 /// The number of stored users: the sum of the slots (a read of at most [`SLOTS`] rows).
 pub(super) async fn total(conn: &mut impl Queryable) -> Result<u64, StoreError> {
     let sum: Option<u64> = conn
-        .query_first("SELECT CAST(COALESCE(SUM(n), 0) AS UNSIGNED) FROM user_counts")
+        .query_first("SELECT CAST(GREATEST(COALESCE(SUM(n), 0), 0) AS UNSIGNED) FROM user_counts")
         .await?;
     Ok(sum.unwrap_or(0))
 }
