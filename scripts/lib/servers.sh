@@ -64,7 +64,8 @@ start_redis() {
     log "redis-server pid $REDIS_PID on $REDIS_URL (data in $dir)"
 }
 
-# Starts MariaDB (root without password on 127.0.0.1), data in DIR, on PORT.
+# Starts MariaDB (root without password on 127.0.0.1), data in DIR, on PORT; its InnoDB buffer
+# pool MARIADB_BUFFER_POOL (default 256M).
 start_mariadb() {
     local dir port=${2:-$(free_port)} bin user=()
     dir=$(realpath -m "$1")
@@ -79,7 +80,7 @@ start_mariadb() {
     fi
     "$bin" --no-defaults --datadir="$dir/data" "${user[@]}" --port="$port" \
         --bind-address=127.0.0.1 --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
-        --skip-name-resolve=0 --innodb-buffer-pool-size=256M --innodb-log-file-size=256M \
+        --skip-name-resolve=0 --innodb-buffer-pool-size="${MARIADB_BUFFER_POOL:-256M}" --innodb-log-file-size=256M \
         --innodb-flush-log-at-trx-commit=1 --max-connections=500 \
         --log-error="$dir/mysqld.err" &
     MYSQL_PID=$!

@@ -212,7 +212,9 @@ async fn an_email_already_stored_answers_409_whatever_its_case() {
 
 #[tokio::test]
 async fn the_filter_never_forgets_an_email_rarely_lists_a_new_one_and_costs_under_4_bytes_each() {
-    const LOADED: usize = 200_000;
+    // More than the first layer (2^23 bits, 699,050 emails) holds, and enough that its fixed
+    // MiB and the MiB Redis reserves when a string grows weigh as they would at scale.
+    const LOADED: usize = 1_500_000;
     const NEW: usize = 5_000;
     let app = spawn_app().await;
     wait_loaded(&app).await;
@@ -227,7 +229,7 @@ async fn the_filter_never_forgets_an_email_rarely_lists_a_new_one_and_costs_unde
     let lease = Duration::from_secs(60);
     assert!(index.lock_emails_load("test", lease).await.unwrap());
     let emails: Vec<String> = (0..LOADED).map(|i| format!("stored.{i}@example.com")).collect();
-    for page in emails.chunks(1000) {
+    for page in emails.chunks(5000) {
         assert!(index.add_loaded_emails("test", lease, page).await.unwrap());
     }
     assert!(index.end_emails_load("test", true).await.unwrap());

@@ -2,7 +2,7 @@
 -- scalable, blocked Bloom filter of the lower-cased accepted emails, in one string. It answers
 -- "surely new" or "maybe taken" (then MySQL decides), in memory that follows the number of
 -- emails:
--- - bits 0 to 31 count the emails added, then come layers of 2^20, 2^21, 2^22, ... bits;
+-- - bits 0 to 31 count the emails added, then come layers of 2^23 (1 MiB), 2^24, 2^25, ... bits;
 -- - a layer takes one email per FILTER_BITS_PER_EMAIL of its bits, then the next one starts,
 --   so the string grows by doubling and holds between 1 and 2 times that many bits per email;
 -- - an email sets FILTER_HASHES bits inside one 64-bit block of the layer it is added to: the
@@ -10,7 +10,7 @@
 --   in its block of some layer. A block is read as two u32 fields, so looking an email up costs
 --   two BITFIELD fields per layer (eight separate bits cost four times as much Redis CPU), for
 --   a "maybe" of about 1 new email in 100 per full layer instead of 1 in 300.
-local FILTER_HEADER, FILTER_LAYER0, FILTER_BITS_PER_EMAIL, FILTER_HASHES = 64, 1048576, 12, 6
+local FILTER_HEADER, FILTER_LAYER0, FILTER_BITS_PER_EMAIL, FILTER_HASHES = 64, 8388608, 12, 6
 
 -- An email's hashes: its block's position before the layer is known (h1, h2: the block is
 -- (h1 + layer * h2) modulo the layer's blocks, h2 odd so that layers do not share collisions)
