@@ -1,4 +1,6 @@
 # shellcheck shell=bash
+# SECS, PRODUCER and the other capitals come from scripts/bench, which sources this file.
+# shellcheck disable=SC2153
 # The cost as users grow: `scripts/bench --scale`. Sourced by scripts/bench, whose settings
 # (SECS, ROWS, REPEAT, CONNECTIONS, ...) and functions (run_wrk, drain_queue, ...) it uses.
 #
@@ -23,8 +25,9 @@ scale_levels() {
     IFS=, read -r -a SCALE_LEVELS <<<"${BENCH_SCALE_LEVELS:-0,1000000,10000000}"
     [ ${#SCALE_LEVELS[@]} -gt 0 ] || die "BENCH_SCALE_LEVELS names no level"
     for level in "${SCALE_LEVELS[@]}"; do
-        [[ $level =~ ^[0-9]+$ ]] && [ "$level" -gt "$prev" ] \
-            || die "BENCH_SCALE_LEVELS must be ascending whole numbers, e.g. 0,100000 (got $level)"
+        if ! [[ $level =~ ^[0-9]+$ ]] || [ "$level" -le "$prev" ]; then
+            die "BENCH_SCALE_LEVELS must be ascending whole numbers, e.g. 0,100000 (got $level)"
+        fi
         prev=$level
     done
 }
