@@ -44,11 +44,12 @@ impl AppState {
         id_floor: u64,
         replication: Option<Replication>,
     ) -> Result<Self, QueueError> {
+        let monitor = QueueMonitor::new(conn.clone());
         Ok(Self {
             registrar: Registrar::new(conn.clone(), store.clone(), id_floor, replication)?,
             directory: Directory::new(conn.clone(), store.clone(), cache_ttl),
-            stats: Stats::new(store.clone(), QueueMonitor::new(conn.clone())),
-            monitor: QueueMonitor::new(conn),
+            stats: Stats::new(store.clone(), monitor.clone()),
+            monitor,
             store,
             host: registry::hostname(),
             limiter,

@@ -151,7 +151,7 @@ record_cpu() {
 
 # The figures of one level (the deployment's producer runs, its emails loaded).
 measure_level() {
-    local level=$1 tag=scale_$1 ids mid i before after users stored label secs
+    local level=$1 tag=scale_$1 ids mid i kind before after users stored label secs
     label=$(level_label "$level")
     forget_cached_users
     forget_outcomes
@@ -187,14 +187,15 @@ measure_level() {
     CONNECTIONS=$SCALE_STATS_CONNECTIONS WRK_TIMEOUT=30s \
         run_wrk "${tag}_stats" bench/wrk/common.lua "$PRODUCER/api/stats" "$SECS"
     for i in 0 1; do
-        step "scale $label: POST /api/users $([ $i = 1 ] && echo with || echo without) an email, wrk $CONNECTIONS connections, ${SECS}s"
+        kind=noemail
+        [ "$i" = 0 ] || kind=email
+        step "scale $label: POST /api/users $([ "$i" = 1 ] && echo with || echo without) an email, wrk $CONNECTIONS connections, ${SECS}s"
         reset_scale_queue
         BENCH_RUN=sw$i$level$$ BENCH_EMAIL=$i run_wrk "" bench/wrk/post.lua "$PRODUCER/api/users" 2
         CPU_USED=
         BEFORE_RUN=cpu_run_start AFTER_RUN=cpu_run_end BENCH_RUN=sm$i$level$$ BENCH_EMAIL=$i \
-            run_wrk "${tag}_post_$([ $i = 1 ] && echo email || echo noemail)" bench/wrk/post.lua \
-            "$PRODUCER/api/users" "$SECS"
-        record_cpu "${tag}_cpu_post_$([ $i = 1 ] && echo email || echo noemail)" \
+            run_wrk "${tag}_post_$kind" bench/wrk/post.lua "$PRODUCER/api/users" "$SECS"
+        record_cpu "${tag}_cpu_post_$kind" \
             '{"producer":0,"redis":0,"mysql":0,"consumers":0}' "$CPU_USED" "$WRK_REQUESTS"
     done
     reset_scale_queue

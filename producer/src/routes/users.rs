@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use registry::directory::{FindError, Found};
 use registry::domain::{IdempotencyKey, UserId};
 use registry::registrar::{AcceptError, Submission};
-use registry::stats::CountersError;
+use registry::stats::{Counters, CountersError};
 
 use super::ApiTags;
 use super::views::{
@@ -151,11 +151,10 @@ impl UsersApi {
     /// a second old (one read answers every caller of that second).
     #[oai(path = "/stats", method = "get", operation_id = "stats", tag = "ApiTags::Operations")]
     async fn stats(&self, state: Data<&Arc<AppState>>) -> Result<Json<StatsView>, ApiError> {
-        let counters = state.stats.read().await.map_err(|e| match e {
+        let Counters { users, latest, queue } = state.stats.read().await.map_err(|e| match e {
             CountersError::Store(e) => ApiError::unavailable("the database", &e),
             CountersError::Queue(e) => ApiError::unavailable("the queue", &e),
         })?;
-        let (users, latest, queue) = (counters.users, counters.latest, counters.queue);
         Ok(Json(StatsView {
             users,
             latest: latest.map(|u| StoredView::new(u, None)).into(),

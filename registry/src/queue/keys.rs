@@ -137,7 +137,7 @@ impl Keys {
     /// `abandoned`), for a producer whose answer was lost (registry::queue::Enqueuer): valid
     /// for 30 s, kept without a TTL so that Redis never evicts one (`scripts/ring.lua`).
     pub fn outcomes(&self) -> [String; RING_SLOTS] {
-        std::array::from_fn(|slot| format!("{}:outcomes:{slot}", self.tag))
+        self.ring("outcomes")
     }
 
     /// STRING: a counter the producer increments before a `WAIT` that must cover every earlier
@@ -149,7 +149,7 @@ impl Keys {
     /// The ring of HASHes `Idempotency-Key` -> `id` and canonical body of its first request:
     /// valid for 24 h, kept without a TTL so that Redis never evicts one (`scripts/ring.lua`).
     pub fn idempotency(&self) -> [String; RING_SLOTS] {
-        std::array::from_fn(|slot| format!("{}:idempotency:{slot}", self.tag))
+        self.ring("idempotency")
     }
 
     /// STRING with a 24 h TTL: the record of an `Idempotency-Key` as versions before
@@ -157,5 +157,10 @@ impl Keys {
     /// upgrade finds its key; the last is gone 24 h after it. To drop in a later version.
     pub fn legacy_idempotency(&self, key: &str) -> String {
         format!("{}:idem:{key}", self.tag)
+    }
+
+    /// The hashes `{prefix}:KIND:0` to `:4` of a ring of records.
+    fn ring(&self, kind: &str) -> [String; RING_SLOTS] {
+        std::array::from_fn(|slot| format!("{}:{kind}:{slot}", self.tag))
     }
 }

@@ -5,7 +5,7 @@
 //! stored to one slot's row in the same transaction, so the sum of the slots is exact whatever
 //! fails. Spreading the commits over [`SLOTS`] rows keeps concurrent consumers from queueing
 //! on one row's lock. Rows added or deleted by hand, outside the consumers, are not in it
-//! (README, "The count of stored users").
+//! (README, "MySQL schema", `user_counts`, says how to count them again).
 
 use mysql_async::prelude::*;
 

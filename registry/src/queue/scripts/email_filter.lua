@@ -13,22 +13,23 @@
 local FILTER_HEADER, FILTER_LAYER0, FILTER_BITS_PER_EMAIL, FILTER_HASHES = 64, 8388608, 12, 6
 
 -- An email's hashes: its block's position before the layer is known (h1, h2: the block is
--- (h1 + layer * h2) modulo the layer's blocks, h2 odd so that layers do not share collisions)
--- and the masks of its bits in the block's first and second 32 bits (bit 0 of a block is the
--- most significant bit of its first word, as BITFIELD numbers them).
+-- (h1 + layer * h2) modulo the layer's blocks, h2 odd so that layers do not share collisions),
+-- the masks of its bits in the block's first and second 32 bits (bit 0 of a block is the most
+-- significant bit of its first word, as BITFIELD numbers them), and the bits' positions.
 local function filter_hashes(email)
   local h = redis.sha1hex(email)
   local h2 = tonumber(string.sub(h, 9, 16), 16)
-  local hi, lo = 0, 0
+  local hi, lo, bits = 0, 0, {}
   for i = 0, FILTER_HASHES - 1 do
     local p = tonumber(string.sub(h, 17 + 2 * i, 18 + 2 * i), 16) % 64
+    bits[#bits + 1] = p
     if p < 32 then
       hi = bit.bor(hi, bit.lshift(1, 31 - p))
     else
       lo = bit.bor(lo, bit.lshift(1, 63 - p))
     end
   end
-  return { tonumber(string.sub(h, 1, 8), 16), h2 - h2 % 2 + 1, hi, lo }
+  return { tonumber(string.sub(h, 1, 8), 16), h2 - h2 % 2 + 1, hi, lo, bits }
 end
 
 -- The bit offset of an email's block in the layer number `layer` at `start` of `size` bits.
@@ -76,15 +77,11 @@ end
 local function filter_add(key, count, hashes)
   local block
   filter_layers(count + 1, function(layer, start, size) block = filter_block(hashes, layer, start, size) end)
-  local args = {}
-  for w, mask in ipairs({ hashes[3], hashes[4] }) do
-    for p = 0, 31 do
-      if bit.band(mask, bit.lshift(1, 31 - p)) ~= 0 then
-        for _, arg in ipairs({ 'SET', 'u1', block + 32 * (w - 1) + p, 1 }) do args[#args + 1] = arg end
-      end
-    end
+  local args, n = { 'INCRBY', 'u32', 0, 1 }, 4
+  for _, p in ipairs(hashes[5]) do
+    args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'SET', 'u1', block + p, 1
+    n = n + 4
   end
-  for _, arg in ipairs({ 'INCRBY', 'u32', 0, 1 }) do args[#args + 1] = arg end
   redis.call('BITFIELD', key, unpack(args))
   return count + 1
 end
